@@ -1,0 +1,47 @@
+"""Shared pieces of the CLI: the workspace of this invocation, the console, error reporting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.text import Text
+
+from panhuo.config import Workspace
+from panhuo.errors import ContractError, PanhuoError
+
+__all__ = ["STATE", "console", "err_console", "workspace", "report_error", "HANDLED"]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+HANDLED = (PanhuoError,)
+
+
+@dataclass
+class _State:
+    workspace_path: str | None = None
+    _ws: Workspace | None = None
+
+
+STATE = _State()
+
+
+def workspace() -> Workspace:
+    """The workspace of this invocation, created with default settings if it does not exist."""
+    if STATE._ws is None:
+        STATE._ws = Workspace.open(STATE.workspace_path)
+    return STATE._ws
+
+
+def report_error(exc: PanhuoError) -> int:
+    """Print an error for a person and return the exit code (2)."""
+    if isinstance(exc, ContractError):
+        err_console.print(f"[bold red]Input refused: {len(exc.issues)} contract issue(s); nothing was loaded.[/]")
+        for issue in exc.issues:
+            err_console.print(f"  - {issue}", markup=False)
+        if exc.truncated:
+            err_console.print("  ... more issues not shown (ingest.max_errors)")
+    else:
+        err_console.print("[bold red]error:[/]", Text(str(exc)))
+    return 2

@@ -1,0 +1,205 @@
+"""Settings and the workspace: ``panhuo.yaml`` (validated) and the folders panhuo keeps its data in.
+
+The workspace is ``./.panhuo`` by default, ``$PANHUO_HOME`` when set, or ``--workspace``.
+A fresh, empty directory works: the first command writes a ``panhuo.yaml`` with the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from panhuo._io import atomic_write_text
+from panhuo.errors import ConfigError
+
+__all__ = [
+    "StatusRules",
+    "DuckDBSettings",
+    "SparkSettings",
+    "EngineSettings",
+    "IngestSettings",
+    "CalendarSettings",
+    "Settings",
+    "Workspace",
+    "load_settings",
+    "resolve_workspace",
+]
+
+DEFAULT_WORKSPACE = ".panhuo"
+SETTINGS_FILE = "panhuo.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class StatusRules(_Model):
+    """Thresholds of the account-status rule (DESIGN.md section 2). Money in RMB, exact."""
+
+    effective_min_assets: Decimal = Field(Decimal("10000.00"), ge=0, description="有效户 total-assets threshold")
+    effective_comparison: Literal[">=", ">"] = ">="
+    dormant_max_cash: Decimal = Field(Decimal("100.00"), ge=0, description="休眠户 cash ceiling")
+    dormant_cash_comparison: Literal["<=", "<"] = "<="
+    dormant_no_trade_years: int = Field(3, ge=1, le=20)
+    new_empty_days: int = Field(30, ge=1, le=365, description="新开空户: opened within N days and never funded")
+    use_dormant_flag: bool = Field(True, description="the counter's dormant_flag wins over the computed rule")
+
+    @field_validator("effective_min_assets", "dormant_max_cash")
+    @classmethod
+    def _fen(cls, v: Decimal) -> Decimal:
+        if v != v.quantize(Decimal("0.01")):
+            raise ValueError(f"{v} is not a whole number of fen (two decimals at most)")
+        return v
+
+
+class DuckDBSettings(_Model):
+    memory_limit: str = "6GB"
+    threads: int | None = None
+    temp_directory: str | None = None  # default: <workspace>/tmp/duckdb
+
+
+class SparkSettings(_Model):
+    master: str = "local[2]"
+    connect_url: str | None = Field(None, description="Spark Connect address, e.g. sc://spark-gw:15002")
+    app_name: str = "panhuo"
+    driver_memory: str = "2g"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("connect_url")
+    @classmethod
+    def _sc(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("sc://"):
+            raise ValueError(f"{v!r} is not a Spark Connect address (sc://host:port)")
+        return v
+
+
+class EngineSettings(_Model):
+    name: Literal["duckdb", "spark"] = "duckdb"
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+
+
+class IngestSettings(_Model):
+    max_errors: int = Field(100, ge=1, le=100_000)
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
+    keep_loads: int = Field(3, ge=1, description="successful loads kept on disk")
+
+
+class CalendarSettings(_Model):
+    override_file: str | None = Field(None, description="the brokerage's own closures file (YAML)")
+
+
+class Settings(_Model):
+    """Everything in ``panhuo.yaml``."""
+
+    version: Literal[1] = 1
+    timezone: Literal["Asia/Shanghai"] = "Asia/Shanghai"
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    store_url: str = Field("sqlite:///{workspace}/panhuo.db", description="operational store (SQLAlchemy URL)")
+    status: StatusRules = Field(default_factory=StatusRules)
+    asset_bands: list[Decimal] = Field(
+        default_factory=lambda: [Decimal(1000), Decimal(10000), Decimal(100000), Decimal(1000000)],
+        description="upper bounds of the asset bands in RMB (ascending)",
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    acquisition_cost: Decimal = Field(Decimal("1000.00"), ge=0, description="cost of a new effective account")
+
+    @field_validator("asset_bands")
+    @classmethod
+    def _ascending(cls, v: list[Decimal]) -> list[Decimal]:
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("asset bands must be strictly ascending")
+        return v
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{path}: field {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a ``panhuo.yaml``; errors name the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(path, exc)) from exc
+
+
+def _dump(settings: Settings) -> str:
+    data: Any = settings.model_dump(mode="json")
+    head = (
+        "# panhuo settings (validated on every command). Money in RMB; times Asia/Shanghai.\n"
+        "# Engine: duckdb (embedded) or spark (engine.spark.master or engine.spark.connect_url).\n"
+    )
+    return head + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def resolve_workspace(path: str | os.PathLike[str] | None = None) -> Path:
+    """``--workspace`` wins, then ``$PANHUO_HOME``, then ``./.panhuo``."""
+    if path:
+        return Path(path).expanduser().resolve()
+    env = os.environ.get("PANHUO_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return (Path.cwd() / DEFAULT_WORKSPACE).resolve()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace folder and its validated settings."""
+
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:
+        root = resolve_workspace(path)
+        file = root / SETTINGS_FILE
+        if not file.exists():
+            if not create:
+                raise ConfigError(f"{root}: no panhuo workspace here (run any panhuo command to create one)")
+            root.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(file, _dump(Settings()))
+        return cls(root=root, settings=load_settings(file))
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def store_url(self) -> str:
+        return self.settings.store_url.replace("{workspace}", str(self.root))
+
+    def save(self, settings: Settings) -> Workspace:
+        atomic_write_text(self.settings_file, _dump(settings))
+        return Workspace(self.root, settings)
