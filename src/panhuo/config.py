@@ -49,6 +49,9 @@ class StatusRules(_Model):
     dormant_no_trade_years: int = Field(3, ge=1, le=20)
     new_empty_days: int = Field(30, ge=1, le=365, description="新开空户: opened within N days and never funded")
     use_dormant_flag: bool = Field(True, description="the counter's dormant_flag wins over the computed rule")
+    keep_snapshots: int = Field(
+        40, ge=1, le=5000, description="full per-customer status snapshots kept on disk (transitions are kept forever)"
+    )
 
     @field_validator("effective_min_assets", "dormant_max_cash")
     @classmethod
