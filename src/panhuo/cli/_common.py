@@ -13,7 +13,7 @@ from panhuo.errors import ContractError, PanhuoError
 __all__ = ["STATE", "console", "err_console", "workspace", "report_error", "HANDLED"]
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 HANDLED = (PanhuoError,)
 

@@ -1,0 +1,54 @@
+"""``panhuo ingest DIR``: validate the contract tables in DIR and store them as one atomic load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from panhuo.cli._common import console, workspace
+
+__all__ = ["register", "ingest_command"]
+
+_STAGES = {"read": 1, "check": 2, "write": 3, "done": 4}
+
+
+def ingest_command(
+    source: Annotated[Path, typer.Argument(help="folder with customers, balances, trades, ... (.csv or .parquet)")],
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="CSV encoding: auto (default), utf-8, utf-8-sig, gbk")
+    ] = None,
+) -> None:
+    """Validate every contract table in SOURCE and store them (all or nothing)."""
+    from panhuo.contract.ingest import ingest
+
+    ws = workspace()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def note(table: str, stage: str) -> None:
+            if table not in tasks:
+                tasks[table] = bar.add_task(table, total=4)
+            bar.update(tasks[table], completed=_STAGES[stage], description=f"{table}: {stage}")
+
+        plan = ingest(ws, source, encoding=encoding, progress=note)
+    m = plan.manifest
+    out = Table(title=f"Load {m.load_id} stored ({m.seconds:.1f} s)", title_justify="left")
+    out.add_column("table")
+    out.add_column("rows", justify="right")
+    out.add_column("source")
+    out.add_column("encoding")
+    out.add_column("custom columns")
+    for name, rec in m.tables.items():
+        out.add_row(name, f"{rec.rows:,}", Path(rec.source).name, rec.encoding or "-", ", ".join(rec.custom_columns))
+    console.print(out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_command)
