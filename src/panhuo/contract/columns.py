@@ -34,7 +34,7 @@ FALSE_WORDS = ("false", "f", "0", "n", "no", "否", "假")
 _MONEY = r"^[0-9]{1,15}(\.[0-9]{0,2})?$"
 _MONEY_NORM = r"^\+?([0-9]+(\.[0-9]{0,2})?)0*$"
 _NUMBER = r"^[+-]?[0-9]+(\.[0-9]*)?$"
-_NEGATIVE = r"^-[0-9]*(\.[0-9]*)?$"
+_NEGATIVE = r"^-[0-9]+(\.[0-9]*)?$"
 _ZERO = r"^[+-]?(0+(\.0*)?|\.0+)$"
 _TOO_PRECISE = r"^[+-]?[0-9]+\.[0-9]{2}[0-9]*[1-9][0-9]*$"
 _DATE = r"^([0-9]{4})-?([0-9]{1,2})-?([0-9]{1,2})([ T]00:00(:00(\.0+)?)?)?$"
@@ -205,12 +205,13 @@ def _timestamp(L: _Layers, p: str, src: str) -> Stage:
     s, ok, valid = L[p + "s"], L[p + "ok"], L[p + "valid"]
     y, m, d, hh, mi, ss = (L[p + k] for k in ("y", "m", "d", "hh", "mi", "ss"))
 
-    def g(v: ir.IntegerValue, default: int) -> ir.IntegerValue:
-        return ibis.ifelse(valid, v, default)
+    def pad(v: ir.IntegerValue, width: int) -> ir.StringValue:
+        return ibis.ifelse(valid, v, 0).cast(dt.string).lpad(width, "0")
 
-    value = ibis.ifelse(
-        valid, ibis.timestamp(g(y, 2000), g(m, 1), g(d, 1), g(hh, 0), g(mi, 0), g(ss, 0)), ibis.null(dt.timestamp)
-    )
+    # A canonical "YYYY-MM-DD HH:MM:SS" built from validated parts casts the same on every engine.
+    canon = (pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + " " + pad(hh, 2) + ":" + pad(mi, 2) + ":" + pad(ss, 2))
+    value = ibis.ifelse(valid, ibis.ifelse(valid, canon, "2000-01-01 00:00:00").cast(dt.timestamp),
+                        ibis.null(dt.timestamp))
     reason = ibis.cases(
         (s.isnull() | valid, _NULL),
         (ok, ibis.literal("is not a valid date-time")),

@@ -157,7 +157,8 @@ class Warehouse:
     def table(self, con: BaseBackend, name: str) -> ir.Table:
         """The stored table ``name`` of the load in force, as an Ibis table on ``con``."""
         path = self.table_path(name)
-        return con.read_parquet(str(path), table_name=f"panhuo_{name}_{self.current_id}".replace("-", "_"))
+        source = str(path / "*.parquet") if path.is_dir() else str(path)  # Spark writes a folder of parts
+        return con.read_parquet(source, table_name=f"panhuo_{name}_{self.current_id}".replace("-", "_"))
 
     # -- writing ------------------------------------------------------------------
     def begin_load(self, source: str, engine: str = "duckdb") -> LoadTransaction:
