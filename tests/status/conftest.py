@@ -79,3 +79,12 @@ def load(workspace: Workspace) -> Callable[..., Warehouse]:
 @pytest.fixture
 def ws_path(workspace: Workspace) -> Path:
     return workspace.root
+
+
+@pytest.fixture
+def duck(tmp_path: Path):
+    """DuckDB only: for bookkeeping tests whose engine-specific parts are already run on every engine."""
+    from panhuo.config import DuckDBSettings
+    from panhuo.engines.duckdb import connect
+
+    return connect(DuckDBSettings(memory_limit="1GB"), tmp_path)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from panhuo.cli._common import console, workspace
@@ -67,7 +68,8 @@ def print_summary(summary: StatusSummary, result: StatusResult | None = None) ->
     br.add_column("effective", justify="right")
     br.add_column("effective share", justify="right")
     for row in summary.branches:
-        br.add_row(row.branch_id or "(none)", f"{row.customers:,}", f"{row.effective:,}", _pct(row.effective_share))
+        name = escape(row.branch_id) if row.branch_id is not None else "(none)"
+        br.add_row(name, f"{row.customers:,}", f"{row.effective:,}", _pct(row.effective_share))
     console.print(br)
 
     tr = Table(title=f"Transitions on {summary.as_of.isoformat()} 状态变化: {summary.transitions_total:,}")
