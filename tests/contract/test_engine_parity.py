@@ -60,3 +60,27 @@ def test_spark_refuses_the_same_rows(tmp_path, spark_backend):
         found.append(sorted(str(i) for i in info.value.issues))
     assert found[0] == found[1]
     assert any("row 1 (line 2), column as_of" in i for i in found[0])
+
+
+@pytest.mark.spark
+def test_ingest_reads_contract_tables_from_the_spark_catalog(tmp_path, spark_backend):
+    spark = spark_backend._session
+    spark.sql("CREATE DATABASE IF NOT EXISTS crm_export")
+    for p in sorted(GOOD.glob("*.csv")):
+        df = spark.read.option("header", True).option("multiLine", True).option("escape", '"').csv(str(p))
+        df.write.mode("overwrite").saveAsTable(f"crm_export.{p.stem}")
+    ws = Workspace.open(tmp_path / "cat")
+    plan = ingest(ws, catalog="crm_export", con=spark_backend)
+    assert plan.rows["customers"] == 5 and plan.rows["trades"] == 4
+    wh = Warehouse(ws.warehouse_dir)
+    assert wh.manifest().source == "catalog:crm_export"
+    assert wh.manifest().tables["customers"].source_format == "catalog"
+    duck = Workspace.open(tmp_path / "duck")
+    ingest(duck, GOOD)
+    left = _normalised(Warehouse(duck.warehouse_dir).table_path("balances"))
+    assert left.to_pylist() == _normalised(wh.table_path("balances")).to_pylist()
+
+
+def test_catalog_needs_engine_spark(workspace):
+    with pytest.raises(ContractError, match="catalog tables need engine spark"):
+        ingest(workspace, catalog="crm_export")

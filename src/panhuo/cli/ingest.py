@@ -17,12 +17,17 @@ _STAGES = {"read": 1, "check": 2, "write": 3, "done": 4}
 
 
 def ingest_command(
-    source: Annotated[Path, typer.Argument(help="folder with customers, balances, trades, ... (.csv or .parquet)")],
+    source: Annotated[
+        Path | None, typer.Argument(help="folder with customers, balances, trades, ... (.csv or .parquet)")
+    ] = None,
+    catalog: Annotated[
+        str | None, typer.Option("--catalog", help="read <DATABASE>.<table> from the Spark catalog (engine spark)")
+    ] = None,
     encoding: Annotated[
         str | None, typer.Option("--encoding", help="CSV encoding: auto (default), utf-8, utf-8-sig, gbk")
     ] = None,
 ) -> None:
-    """Validate every contract table in SOURCE and store them (all or nothing)."""
+    """Validate every contract table in SOURCE (or --catalog DATABASE) and store them, all or nothing."""
     from panhuo.contract.ingest import ingest
 
     ws = workspace()
@@ -37,7 +42,7 @@ def ingest_command(
                 tasks[table] = bar.add_task(table, total=4)
             bar.update(tasks[table], completed=_STAGES[stage], description=f"{table}: {stage}")
 
-        plan = ingest(ws, source, encoding=encoding, progress=note)
+        plan = ingest(ws, source, catalog=catalog, encoding=encoding, progress=note)
     m = plan.manifest
     out = Table(title=f"Load {m.load_id} stored ({m.seconds:.1f} s)", title_justify="left")
     out.add_column("table")
@@ -46,7 +51,8 @@ def ingest_command(
     out.add_column("encoding")
     out.add_column("custom columns")
     for name, rec in m.tables.items():
-        out.add_row(name, f"{rec.rows:,}", Path(rec.source).name, rec.encoding or "-", ", ".join(rec.custom_columns))
+        src = rec.source if rec.source_format == "catalog" else Path(rec.source).name
+        out.add_row(name, f"{rec.rows:,}", src, rec.encoding or "-", ", ".join(rec.custom_columns))
     console.print(out)
 
 

@@ -22,10 +22,19 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from panhuo.contract.columns import convert_columns
-from panhuo.contract.readers import ROW, RawReadError, SourceFile, detect_encoding, discover, read_raw, sha256_of
+from panhuo.contract.readers import (
+    ROW,
+    RawReadError,
+    SourceFile,
+    detect_encoding,
+    discover,
+    discover_catalog,
+    read_raw,
+    sha256_of,
+)
 from panhuo.contract.readers import transcode_to_utf8
 from panhuo.contract.schema import TABLES, Table
-from panhuo.errors import ContractError, ContractIssue
+from panhuo.errors import ConfigError, ContractError, ContractIssue
 from panhuo.warehouse import LoadManifest, TableRecord, Warehouse
 
 if TYPE_CHECKING:
@@ -187,13 +196,14 @@ def _check_rows(table: Table, typed: ir.Table, src: SourceFile, issues: _Issues)
 
 def ingest(
     ws: Workspace,
-    source: Path,
+    source: Path | None = None,
     *,
+    catalog: str | None = None,
     con: BaseBackend | None = None,
     encoding: str | None = None,
     progress: Progress | None = None,
 ) -> IngestPlan:
-    """Validate every contract table in ``source`` and store them as the new load.
+    """Validate every contract table in folder ``source`` (or Spark ``catalog`` database) and store them.
 
     Raises
     ------
@@ -202,7 +212,8 @@ def ingest(
     """
     from panhuo.engines import connect
 
-    source = Path(source)
+    if (source is None) == (catalog is None):
+        raise ConfigError("give either a folder of contract files or --catalog DATABASE")
     settings = ws.settings
     con = con or connect(settings.engine, ws.tmp_dir)
     note = progress or (lambda _t, _s: None)
@@ -210,13 +221,19 @@ def ingest(
     warehouse = Warehouse(ws.warehouse_dir, keep_loads=settings.ingest.keep_loads)
     started = time.perf_counter()
 
-    files, found_issues = discover(source)
+    if catalog is not None:
+        files, found_issues = discover_catalog(con, catalog)
+        label = f"catalog:{catalog}"
+    else:
+        source = Path(source)
+        files, found_issues = discover(source)
+        label = str(source.resolve())
     for i in found_issues:
         issues.add(i)
     if found_issues:
         raise ContractError(issues.items, issues.truncated)
 
-    tx = warehouse.begin_load(str(source.resolve()), engine=settings.engine.name)
+    tx = warehouse.begin_load(label, engine=con.name)
     scratch = tx.staging / "_input"
     scratch.mkdir()
     try:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
-__all__ = ["SourceFile", "discover", "detect_encoding", "transcode_to_utf8", "sha256_of", "read_raw", "RawReadError"]
+__all__ = ["SourceFile", "discover", "discover_catalog", "detect_encoding", "transcode_to_utf8", "sha256_of", "read_raw", "RawReadError"]
 
 ROW = "_row"
 _CHUNK = 1 << 20
@@ -34,11 +34,11 @@ _CHUNK = 1 << 20
 class SourceFile:
     table: str
     path: Path
-    fmt: str  # "csv" or "parquet"
+    fmt: str  # "csv", "parquet" or "catalog" (a Spark catalog table; path holds its name)
 
     @property
     def label(self) -> str:
-        return self.path.name
+        return str(self.path) if self.fmt == "catalog" else self.path.name
 
 
 class RawReadError(Exception):
@@ -73,13 +73,31 @@ def discover(folder: Path) -> tuple[dict[str, SourceFile], list[ContractIssue]]:
     return found, issues
 
 
+def discover_catalog(con: BaseBackend, database: str) -> tuple[dict[str, SourceFile], list[ContractIssue]]:
+    """Contract tables found as ``<database>.<table>`` in the Spark catalog (Hive, Iceberg, ...)."""
+    if con.name != "pyspark":
+        return {}, [ContractIssue(f"catalog {database}", None, None, "catalog tables need engine spark")]
+    spark = con._session
+    found: dict[str, SourceFile] = {}
+    issues: list[ContractIssue] = []
+    for name, table in TABLES.items():
+        full = f"{database}.{name}"
+        if spark.catalog.tableExists(full):
+            found[name] = SourceFile(name, Path(full), "catalog")
+        elif table.required:
+            issues.append(ContractIssue(full, None, None, f"is missing from catalog {database} (table {name} is required)"))
+    return found, issues
+
+
 def _parquet_parts(src: SourceFile) -> list[Path]:
     if src.path.is_dir():
         return sorted(p for p in src.path.rglob("*.parquet") if not p.name.startswith((".", "_")))
     return [src.path]
 
 
-def sha256_of(src: SourceFile) -> str:
+def sha256_of(src: SourceFile) -> str | None:
+    if src.fmt == "catalog":
+        return None
     h = hashlib.sha256()
     for part in _parquet_parts(src) if src.fmt == "parquet" else [src.path]:
         with open(part, "rb") as fh:
@@ -172,7 +190,11 @@ def _spark_raw(con: BaseBackend, src: SourceFile, path: Path) -> ir.Table:
     spark = con._session
     name = _name(src.table)
     try:
-        if src.fmt == "csv":
+        if src.fmt == "catalog":
+            df = spark.table(str(src.path))
+            schema = StructType([StructField(ROW, LongType(), False), *df.schema.fields])
+            df = df.rdd.zipWithIndex().map(lambda p: (p[1] + 1, *p[0])).toDF(schema)  # row = scan order
+        elif src.fmt == "csv":
             df = (spark.read.option("header", True).option("multiLine", True).option("mode", "FAILFAST")
                   .option("escape", '"').option("encoding", "UTF-8").option("inferSchema", False).csv(str(path)))
             schema = StructType([StructField(ROW, LongType(), False), *df.schema.fields])
@@ -185,14 +207,14 @@ def _spark_raw(con: BaseBackend, src: SourceFile, path: Path) -> ir.Table:
         df.createOrReplaceTempView(name)
         df.count()  # read now, so an unreadable file is reported here
     except (PySparkException, Exception) as exc:  # py4j errors carry no common base
-        kind = "CSV" if src.fmt == "csv" else "Parquet"
+        kind = {"csv": "CSV", "parquet": "Parquet", "catalog": "a catalog table"}[src.fmt]
         raise RawReadError(ContractIssue(src.label, None, None, f"cannot be read as {kind}: {_first_line(exc)}")) from exc
     return con.table(name)
 
 
 def read_raw(con: BaseBackend, src: SourceFile, path: Path) -> ir.Table:
     """The file as an Ibis table on ``con`` with ``_row``; raises ``RawReadError``."""
-    if path.is_file() and path.stat().st_size == 0:
+    if src.fmt != "catalog" and path.is_file() and path.stat().st_size == 0:
         raise RawReadError(ContractIssue(src.label, None, None, "is empty (no header row)"))
     if con.name == "duckdb":
         return _duckdb_raw(con, src, path)
