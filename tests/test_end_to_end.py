@@ -1,0 +1,94 @@
+"""The foundation end to end through the real CLI, and the same results on DuckDB and PySpark."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from panhuo.config import Workspace
+from panhuo.contract.ingest import ingest
+from panhuo.generate import generate_brokerage
+from panhuo.status.export import export_status
+from panhuo.status.history import compute_status
+from tests.conftest import PANHUO
+
+AS_OF = dt.date(2026, 11, 24)
+
+
+def _panhuo(*args: str, cwd: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([PANHUO, *args], capture_output=True, text=True, cwd=cwd)
+    if ok:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def brokerage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("brokerage")
+    generate_brokerage(folder, customers=400, seed=11, as_of=AS_OF)
+    return folder
+
+
+def test_demo_runs_from_an_empty_directory(tmp_path):
+    out = _panhuo("demo", "--customers", "500", "--as-of", "2026-11-24", cwd=tmp_path)
+    assert "effective" in out.stdout and "有效户" in out.stdout
+    html = tmp_path / ".panhuo" / "reports" / "overview-2026-11-24.html"
+    text = html.read_text(encoding="utf-8")
+    assert "有效户" in text and "沉睡户" in text
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), "the overview must not load anything remote"
+
+
+def test_refused_load_leaves_status_export_unchanged(tmp_path, brokerage):
+    ws = ["--workspace", str(tmp_path / "ws")]
+    _panhuo(*ws, "ingest", str(brokerage))
+    _panhuo(*ws, "status", "--as-of", "2026-11-24", "--out", str(tmp_path / "before.csv"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for p in brokerage.iterdir():
+        (bad / p.name).write_bytes(p.read_bytes())
+    table = pq.read_table(bad / "customers.parquet")
+    ids = table.column("customer_id").to_pylist()
+    ids[7] = ids[3]  # a duplicate customer_id
+    pq.write_table(table.set_column(0, "customer_id", __import__("pyarrow").array(ids)), bad / "customers.parquet")
+    refused = _panhuo(*ws, "ingest", str(bad), ok=False)
+    assert refused.returncode == 2
+    assert "customers.parquet row 8, column customer_id" in refused.stderr
+    _panhuo(*ws, "status", "--as-of", "2026-11-24", "--out", str(tmp_path / "after.csv"))
+    assert (tmp_path / "before.csv").read_bytes() == (tmp_path / "after.csv").read_bytes()
+
+
+def test_generate_ingest_status_through_the_cli(tmp_path):
+    data = tmp_path / "csv"
+    _panhuo("generate", "--customers", "300", "--seed", "3", "--out", str(data), "--format", "csv",
+            "--encoding", "gbk", "--as-of", "2026-11-24")
+    ws = ["--workspace", str(tmp_path / "ws")]
+    loaded = _panhuo(*ws, "ingest", str(data))
+    assert "gb18030" in loaded.stdout
+    out = _panhuo(*ws, "status", "--as-of", "20261124", "--out", str(tmp_path / "s.parquet"))
+    assert "Account status as of 2026-11-24" in out.stdout
+    exported = pq.read_table(tmp_path / "s.parquet")
+    assert exported.num_rows == 300
+    assert set(exported.column("status").to_pylist()) <= {"effective", "sleeping", "dormant", "new_empty"}
+
+
+@pytest.mark.spark
+def test_ingest_and_status_are_identical_on_duckdb_and_spark(tmp_path, brokerage, spark_backend):
+    exports = []
+    for name, con in (("duckdb", None), ("spark", spark_backend)):
+        ws = Workspace.open(tmp_path / name)
+        if con is None:
+            from panhuo.engines import connect
+
+            con = connect(ws.settings.engine, ws.tmp_dir)
+        ingest(ws, brokerage, con=con)
+        compute_status(ws, con, AS_OF, backfill=True)
+        out = tmp_path / f"{name}.csv"
+        export_status(ws, con, out, AS_OF)
+        exports.append(out.read_text(encoding="utf-8"))
+    assert exports[0] == exports[1]
+    assert exports[0].count("\n") == 401
