@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from panhuo.config import StatusRules, Workspace
 from panhuo.errors import WarehouseError
 from panhuo.status.history import StatusStore, compute_status, load_status, transitions
-from tests.status.conftest import D, rmb
+from tests.status.conftest import D
 from tests.status.test_rules import bal, cust, trade
 
 MONTH_ENDS = [D("2025-01-31"), D("2025-02-28"), D("2025-03-31"), D("2025-04-30")]

@@ -158,4 +158,4 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert (ws.reports_dir / "overview-2025-06-30.html").exists()
     bad = subprocess.run([PANHUO, "--workspace", str(ws.root), "status", "--as-of", "2025-13-01"],
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "not a date" in bad.stderr
+    assert bad.returncode == 2 and "is not a valid calendar date" in bad.stderr

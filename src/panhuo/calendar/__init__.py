@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from panhuo.calendar.overrides import CalendarOverrideError, load_override_file
 from panhuo.calendar.service import (
+    years_before,
     SHIPPED_OVERRIDE_FILE,
     TradingCalendar,
     YearCoverage,
@@ -20,6 +21,7 @@ from panhuo.calendar.service import (
 )
 
 __all__ = [
+    "years_before",
     "TradingCalendar",
     "get_calendar",
     "calendar_for",

@@ -44,6 +44,7 @@ __all__ = [
     "get_calendar",
     "calendar_for",
     "shanghai_today",
+    "years_before",
 ]
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -238,11 +239,15 @@ class TradingCalendar:
         self._check(day)
         if n < 0:
             raise CalendarError(f"years_before needs n >= 0, got {n}")
-        year = day.year - n
-        try:
-            return day.replace(year=year)
-        except ValueError:  # 29 February in a year that has none
-            return dt.date(year, 2, 28)
+        return years_before(day, n)
+
+
+def years_before(day: dt.date, n: int) -> dt.date:
+    """The same calendar date ``n`` years before ``day``; 29 February falls back to the 28th."""
+    try:
+        return day.replace(year=day.year - n)
+    except ValueError:  # 29 February in a year that has none
+        return dt.date(day.year - n, 2, 28)
 
 
 # -- building ------------------------------------------------------------------------

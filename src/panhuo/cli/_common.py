@@ -8,9 +8,12 @@ from rich.console import Console
 from rich.text import Text
 
 from panhuo.config import Workspace
-from panhuo.errors import ContractError, PanhuoError
+import datetime as dt
 
-__all__ = ["STATE", "console", "err_console", "workspace", "report_error", "HANDLED"]
+from panhuo.contract.parse import parse_date
+from panhuo.errors import ConfigError, ContractError, PanhuoError
+
+__all__ = ["STATE", "console", "err_console", "workspace", "report_error", "parse_date_option", "HANDLED"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -32,6 +35,14 @@ def workspace() -> Workspace:
     if STATE._ws is None:
         STATE._ws = Workspace.open(STATE.workspace_path)
     return STATE._ws
+
+
+def parse_date_option(text: str, option: str = "--as-of") -> dt.date:
+    """A date given on the command line (``2026-11-24`` or ``20261124``); ConfigError names the option."""
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option} {text!r} {exc}") from exc
 
 
 def report_error(exc: PanhuoError) -> int:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from panhuo.cli._common import console, workspace
+from panhuo.cli._common import console, parse_date_option, workspace
 
 __all__ = ["register", "run_demo"]
 
@@ -87,6 +87,4 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path | None, typer.Option("--data", help="where to write the generated tables")] = None,
     ) -> None:
         """Generate a synthetic brokerage, ingest it, compute account status and write the HTML overview."""
-        from panhuo.cli.status import parse_date
-
-        run_demo(customers, seed, parse_date(as_of) if as_of else None, data)
+        run_demo(customers, seed, parse_date_option(as_of) if as_of else None, data)

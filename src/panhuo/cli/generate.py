@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,19 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from panhuo.cli._common import console
-from panhuo.errors import ConfigError
+from panhuo.cli._common import console, parse_date_option
 
 __all__ = ["register", "generate"]
-
-
-def _parse_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"--as-of {value!r} is not a date (YYYY-MM-DD)") from exc
 
 
 def generate(
@@ -41,7 +30,7 @@ def generate(
     """Generate a realistic synthetic brokerage: all eight tables of data contract v1."""
     from panhuo.generate import TABLE_ORDER, default_as_of, generate_brokerage
 
-    day = _parse_date(as_of) or default_as_of()
+    day = parse_date_option(as_of) if as_of else default_as_of()
     started = time.perf_counter()
     with Progress(
         TextColumn("{task.description:<20}"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,25 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from panhuo.cli._common import console, workspace
+from panhuo.cli._common import console, parse_date_option, workspace
 from panhuo.errors import ConfigError
 
 if TYPE_CHECKING:
     from panhuo.status.history import StatusResult
     from panhuo.status.summary import StatusSummary
 
-__all__ = ["register", "parse_date", "print_summary"]
-
-
-def parse_date(text: str, option: str = "--as-of") -> dt.date:
-    """ISO ``2025-06-30`` or ``20250630``."""
-    raw = text.strip()
-    try:
-        if len(raw) == 8 and raw.isdigit():
-            return dt.datetime.strptime(raw, "%Y%m%d").date()
-        return dt.date.fromisoformat(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{option} {text!r}: not a date (use 2025-06-30 or 20250630)") from exc
+__all__ = ["register", "print_summary"]
 
 
 def _pct(x: float | None) -> str:
@@ -101,7 +89,7 @@ def register(app: typer.Typer) -> None:
         from panhuo.status.history import compute_status
         from panhuo.status.summary import summarize
 
-        day = parse_date(as_of)
+        day = parse_date_option(as_of)
         if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
             raise ConfigError(f"--out {out}: the file must end in .parquet or .csv")
         ws = workspace()

@@ -72,8 +72,8 @@ def parse_date(text: str) -> dt.date:
 
 
 def fen_to_decimal(fen: int) -> Decimal:
-    """Integer fen -> Decimal RMB with two places, exactly."""
-    return Decimal(int(fen)).scaleb(-2).quantize(Decimal("0.01"))
+    """Integer fen -> Decimal RMB with two places, exactly, for any integer (no context rounding)."""
+    return Decimal(f"{int(fen)}E-2")
 
 
 def decimal_to_fen(value: Decimal) -> int:
@@ -88,7 +88,7 @@ def decimal_to_fen(value: Decimal) -> int:
 
 
 def format_fen(fen: int) -> str:
-    """Integer fen -> ``"1234.50"`` (CSV money text)."""
+    """Integer fen -> RMB text with exactly two decimals (CSV money): ``-5`` -> ``"-0.05"``."""
     sign = "-" if fen < 0 else ""
-    a = abs(int(fen))
-    return f"{sign}{a // 100}.{a % 100:02d}"
+    units, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{units}.{cents:02d}"

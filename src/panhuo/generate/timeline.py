@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from panhuo.calendar import get_calendar
+from panhuo.calendar import get_calendar, years_before
 from panhuo.errors import ConfigError
 from panhuo.generate.reference import Universe
 
@@ -30,13 +30,6 @@ __all__ = ["Timeline", "build_timeline", "default_as_of", "market_events_table",
 HISTORY_YEARS = 15  # account openings spread over this many years before as-of
 CAMPAIGN_DAYS_BEFORE = 150  # the past SMS campaign went out ~5 months before as-of
 RESPONSE_WINDOW = 20  # trading days after sent_at in which the campaign effect is measured
-
-
-def years_before(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 def default_as_of(today: dt.date | None = None) -> dt.date:

@@ -10,7 +10,6 @@ temporary sibling and renamed into place.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from panhuo._io import atomic_path
+from panhuo.contract.parse import fen_to_decimal
+from panhuo.contract.parse import format_fen as fen_text
 from panhuo.errors import ConfigError
 from panhuo.status.history import load_status
 
@@ -47,18 +48,6 @@ EXPORT_SCHEMA = pa.schema(
     + [(m, MONEY_TYPE) for m in _MONEY]
     + [("last_trade_date", pa.date32()), ("status_since", pa.date32())]
 )
-
-
-def fen_to_decimal(fen: int) -> Decimal:
-    """Integer fen as RMB, exactly, for any integer (no context rounding)."""
-    return Decimal(f"{int(fen)}E-2")
-
-
-def fen_text(fen: int) -> str:
-    """Integer fen as RMB text with exactly two decimals: ``-5`` -> ``"-0.05"``."""
-    sign = "-" if fen < 0 else ""
-    units, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{units}.{cents:02d}"
 
 
 def fen_array_to_decimal(fen: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -22,10 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import ibis
+
+from panhuo.calendar.service import years_before
+from panhuo.contract.parse import decimal_to_fen as to_fen
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -51,22 +53,6 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<=": operator.le,
     "<": operator.lt,
 }
-
-
-def to_fen(rmb: Decimal) -> int:
-    """An RMB amount with at most two decimals as integer fen, exactly (raises otherwise)."""
-    fen = rmb * 100
-    if fen != fen.to_integral_value():
-        raise ValueError(f"{rmb} is not a whole number of fen")
-    return int(fen)
-
-
-def years_before(day: dt.date, years: int) -> dt.date:
-    """``day`` minus ``years`` calendar years; 29 February becomes 28 February."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
 
 
 def dormant_cutoff(as_of: dt.date, rules: StatusRules) -> dt.date:
