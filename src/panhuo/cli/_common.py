@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from panhuo.config import Workspace
@@ -13,7 +14,10 @@ import datetime as dt
 from panhuo.contract.parse import parse_date
 from panhuo.errors import ConfigError, ContractError, PanhuoError
 
-__all__ = ["STATE", "console", "err_console", "workspace", "report_error", "parse_date_option", "HANDLED"]
+__all__ = [
+    "STATE", "console", "err_console", "workspace", "report_error", "parse_date_option", "progress_bar",
+    "status_progress", "HANDLED",
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -35,6 +39,22 @@ def workspace() -> Workspace:
     if STATE._ws is None:
         STATE._ws = Workspace.open(STATE.workspace_path)
     return STATE._ws
+
+
+def progress_bar(transient: bool = True) -> Progress:
+    """The one progress-bar style of the CLI (description, bar, n/m, elapsed)."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=transient)
+
+
+def status_progress(bar: Progress):
+    """A ``compute_status`` progress callback drawing on ``bar``."""
+    task = bar.add_task("account status", total=None)
+
+    def note(day: dt.date, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, description=f"account status {day.isoformat()}")
+
+    return note
 
 
 def parse_date_option(text: str, option: str = "--as-of") -> dt.date:

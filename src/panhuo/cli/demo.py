@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from panhuo.cli._common import console, parse_date_option, workspace
+from panhuo.cli._common import console, parse_date_option, progress_bar, status_progress, workspace
 
 __all__ = ["register", "run_demo"]
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
 
 
 def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None) -> Path:
@@ -40,7 +34,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
     folder = data or ws.root / "demo-data"
     t0 = time.perf_counter()
     console.rule(f"[bold]1/4 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
-    with _progress() as bar:
+    with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
         def note(table: str, done: int, total: int) -> None:
@@ -53,7 +47,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
 
     console.rule("[bold]2/4 ingest[/] with full contract validation")
     con = connect(ws.settings.engine, ws.tmp_dir)
-    with _progress() as bar:
+    with progress_bar() as bar:
         itasks: dict[str, int] = {}
         stages = {"read": 1, "check": 2, "write": 3, "done": 4}
 
@@ -66,9 +60,9 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
     console.print(f"load {plan.manifest.load_id}: {sum(plan.rows.values()):,} rows in {plan.manifest.seconds:.1f} s")
 
     console.rule("[bold]3/4 account status[/] (effective / sleeping / dormant / new_empty) with history")
-    with console.status("computing status and backfilling 12 month-ends ..."):
-        result = compute_status(ws, con, day, backfill=True)
-        summary = summarize(ws, con, day)
+    with progress_bar() as bar:
+        result = compute_status(ws, con, day, backfill=True, progress=status_progress(bar))
+    summary = summarize(ws, con, day)
     print_summary(summary, result)
 
     console.rule("[bold]4/4 overview[/]")

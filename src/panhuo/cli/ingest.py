@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from panhuo.cli._common import console, workspace
+from panhuo.cli._common import console, progress_bar, workspace
 
 __all__ = ["register", "ingest_command"]
 
@@ -31,10 +30,7 @@ def ingest_command(
     from panhuo.contract.ingest import ingest
 
     ws = workspace()
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
         def note(table: str, stage: str) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from panhuo.cli._common import console, parse_date_option, workspace
+from panhuo.cli._common import console, parse_date_option, progress_bar, status_progress, workspace
 from panhuo.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -94,7 +94,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--out {out}: the file must end in .parquet or .csv")
         ws = workspace()
         con = connect(ws.settings.engine, ws.tmp_dir)
-        result = compute_status(ws, con, day, backfill=not no_backfill)
+        with progress_bar() as bar:
+            result = compute_status(ws, con, day, backfill=not no_backfill, progress=status_progress(bar))
         summary = summarize(ws, con, day)
         print_summary(summary, result)
         if out is not None:

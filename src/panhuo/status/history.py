@@ -50,6 +50,8 @@ from panhuo.status.rules import STATUSES, status_expr
 from panhuo.warehouse import Warehouse
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
@@ -306,7 +308,13 @@ def backfill_dates(balances: ir.Table, as_of: dt.date, months: int = BACKFILL_MO
     return sorted(rows)
 
 
-def compute_status(ws: Workspace, con: BaseBackend, as_of: dt.date, backfill: bool = True) -> StatusResult:
+def compute_status(
+    ws: Workspace,
+    con: BaseBackend,
+    as_of: dt.date,
+    backfill: bool = True,
+    progress: Callable[[dt.date, int, int], None] | None = None,
+) -> StatusResult:
     """Compute and store the status of every customer at ``as_of`` (see the module docstring).
 
     Parameters
@@ -319,6 +327,8 @@ def compute_status(ws: Workspace, con: BaseBackend, as_of: dt.date, backfill: bo
         The date to compute; recomputing a date replaces it, an earlier date is slotted in.
     backfill
         On the first computation in this workspace, compute the previous 12 month-ends first.
+    progress
+        Called as ``progress(date, done, total)`` after each date is stored.
 
     Returns
     -------
@@ -336,11 +346,14 @@ def compute_status(ws: Workspace, con: BaseBackend, as_of: dt.date, backfill: bo
     store = StatusStore.of(ws)
     rules = ws.settings.status
     done: list[dt.date] = []
-    if backfill and not store.dates():
-        for day in backfill_dates(balances, as_of):
-            _record(con, ws, store, day, status_expr(customers, balances, trades, day, rules))
-            done.append(day)
+    todo = backfill_dates(balances, as_of) if backfill and not store.dates() else []
+    note = progress or (lambda _d, _i, _n: None)
+    for day in todo:
+        _record(con, ws, store, day, status_expr(customers, balances, trades, day, rules))
+        done.append(day)
+        note(day, len(done), len(todo) + 1)
     n, _ = _record(con, ws, store, as_of, status_expr(customers, balances, trades, as_of, rules))
+    note(as_of, len(todo) + 1, len(todo) + 1)
     entry = store.manifest()["dates"][_iso(as_of)]
     baseline = store.dates()[0]
     return StatusResult(

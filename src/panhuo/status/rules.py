@@ -109,12 +109,14 @@ def status_expr(
         prod=balances.product_value_fen.cast("int64"),
     )
     b = b.mutate(total=b.cash + b.sec + b.prod)
-    per = b.group_by(b.customer_id.name("bid")).agg(
-        last_snap=b.snap.max(),
+    # The latest snapshot per customer in one aggregation: (customer_id, as_of) is a unique key
+    # (checked at ingest), so the arg-max by date is exactly that snapshot's values (DuckDB arg_max,
+    # Spark max_by). A self-join of balances on its per-customer maximum date cost ~1.6x here.
+    latest = b.group_by(b.customer_id.name("bid")).agg(
+        cash=b.cash.argmax(b.snap),
+        sec=b.sec.argmax(b.snap),
+        prod=b.prod.argmax(b.snap),
         funded=(b.total > 0).ifelse(1, 0).max(),
-    )
-    latest = b.join(per, [b.customer_id == per.bid, b.snap == per.last_snap]).select(
-        bid=per.bid, cash=b.cash, sec=b.sec, prod=b.prod, funded=per.funded
     )
 
     t = trades.filter(trades.trade_date <= d)
