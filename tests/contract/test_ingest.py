@@ -226,3 +226,14 @@ def test_cli_ingest_from_a_fresh_directory(tmp_path, good_dir):
     assert out.returncode == 0, out.stderr
     manifest = json.loads(next((tmp_path / ".panhuo" / "warehouse" / "loads").glob("*/manifest.json")).read_text())
     assert manifest["tables"]["customers"]["rows"] == 5
+
+
+def test_cli_loads_lists_every_kept_load(tmp_path, good_dir):
+    ws = ["--workspace", str(tmp_path / "ws")]
+    for _ in range(2):
+        assert subprocess.run([PANHUO, *ws, "ingest", str(good_dir)], capture_output=True).returncode == 0
+    out = subprocess.run([PANHUO, *ws, "loads"], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
+    assert out.returncode == 0, out.stderr
+    ids = [m.load_id for m in Warehouse(tmp_path / "ws" / "warehouse").loads()]
+    assert len(ids) == 2 and all(i in out.stdout for i in ids)
+    assert out.stdout.count("*") == 1

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from panhuo.cli._common import console, progress_bar, workspace
 
-__all__ = ["register", "ingest_command"]
+__all__ = ["register", "ingest_command", "loads_command"]
 
 _STAGES = {"read": 1, "check": 2, "write": 3, "done": 4}
 
@@ -52,5 +52,23 @@ def ingest_command(
     console.print(out)
 
 
+def loads_command() -> None:
+    """List the loads kept in the warehouse (newest last); the one in force is marked."""
+    from panhuo.warehouse import Warehouse
+
+    ws = workspace()
+    wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
+    current = wh.current_id
+    out = Table(title=f"Loads in {ws.warehouse_dir}", title_justify="left")
+    for col in ("load id", "in force", "loaded at", "engine", "seconds", "rows", "source"):
+        out.add_column(col, justify="right" if col in ("seconds", "rows") else "left")
+    for m in wh.loads():
+        rows = sum(t.rows for t in m.tables.values())
+        out.add_row(m.load_id, "*" if m.load_id == current else "", m.created_at, m.engine,
+                    f"{m.seconds:.1f}" if m.seconds is not None else "-", f"{rows:,}", m.source)
+    console.print(out)
+
+
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest_command)
+    app.command("loads")(loads_command)
