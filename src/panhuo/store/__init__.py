@@ -1,0 +1,49 @@
+"""The operational store: users, playbooks and their versions, the audit log (SQLAlchemy 2 + Alembic).
+
+SQLite by default, PostgreSQL by setting ``store_url`` in ``panhuo.yaml``. :func:`open_store`
+migrates the schema on first use; ``panhuo store upgrade|current`` does it by hand.
+"""
+
+from __future__ import annotations
+
+from panhuo.store.audit import AuditVerification, iter_audit, record, verify_audit
+from panhuo.store.db import Store, current, head, make_engine, open_store, upgrade
+from panhuo.store.errors import AccessDenied, StoreError
+from panhuo.store.models import (
+    ROLES,
+    AuditEntry,
+    Base,
+    Playbook,
+    PlaybookVersion,
+    User,
+    UserRole,
+)
+from panhuo.store.users import acting_user, add_user, disable_user, get_user, list_users, require_role
+
+__all__ = [
+    "Store",
+    "open_store",
+    "upgrade",
+    "current",
+    "head",
+    "make_engine",
+    "StoreError",
+    "AccessDenied",
+    "ROLES",
+    "Base",
+    "User",
+    "UserRole",
+    "Playbook",
+    "PlaybookVersion",
+    "AuditEntry",
+    "record",
+    "verify_audit",
+    "iter_audit",
+    "AuditVerification",
+    "acting_user",
+    "add_user",
+    "disable_user",
+    "get_user",
+    "list_users",
+    "require_role",
+]
