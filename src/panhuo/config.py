@@ -25,6 +25,7 @@ __all__ = [
     "EngineSettings",
     "IngestSettings",
     "CalendarSettings",
+    "TagSettings",
     "Settings",
     "Workspace",
     "load_settings",
@@ -98,6 +99,10 @@ class CalendarSettings(_Model):
     override_file: str | None = Field(None, description="the brokerage's own closures file (YAML)")
 
 
+class TagSettings(_Model):
+    keep_snapshots: int = Field(60, ge=1, le=5000, description="dated tag snapshots kept on disk (newest first)")
+
+
 class Settings(_Model):
     """Everything in ``panhuo.yaml``."""
 
@@ -112,6 +117,7 @@ class Settings(_Model):
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    tags: TagSettings = Field(default_factory=TagSettings)
     acquisition_cost: Decimal = Field(Decimal("1000.00"), ge=0, description="cost of a new effective account")
 
     @field_validator("asset_bands")
