@@ -8,4 +8,4 @@ from __future__ import annotations
 from panhuo.models.base import BaseModel
 from panhuo.models.bgnbd import BetaGeoModel, BGNBDSummary, check_summary, collapse_summary, simulate_bgnbd
 
-__all__ = ["BaseModel", "BetaGeoModel", "BGNBDSummary", "check_summary", "collapse_summary", "simulate_bgnbd"]
+__all__ = ["BGNBDSummary", "BaseModel", "BetaGeoModel", "check_summary", "collapse_summary", "simulate_bgnbd"]

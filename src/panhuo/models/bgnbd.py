@@ -35,7 +35,7 @@ from scipy.special import digamma, gammaln, hyp2f1
 
 from panhuo.models.base import BaseModel, as_float_array, check_finite, check_positive
 
-__all__ = ["BetaGeoModel", "BGNBDSummary", "check_summary", "collapse_summary", "simulate_bgnbd"]
+__all__ = ["BGNBDSummary", "BetaGeoModel", "check_summary", "collapse_summary", "simulate_bgnbd"]
 
 _LOG_BOUND = 30.0  # log-parameters are kept in [-30, 30]
 
@@ -251,7 +251,7 @@ class BetaGeoModel(BaseModel):
         self.params_ = {"r": float(r), "alpha": float(alpha_s / scale), "a": float(a), "b": float(b)}
         self.optimizer_ = res
         self.n_rows_ = len(s.weights)
-        self.n_customers_ = int(round(s.customers))
+        self.n_customers_ = round(s.customers)
         # ll on the original time scale: scaling time by c changes each row by -x log(c)
         self.log_likelihood_ = float(_loglik(res.x, d, grad=False)[0] + d.xw * np.log(scale))
         return self
