@@ -64,6 +64,11 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         result = compute_status(ws, con, day, backfill=True, progress=status_progress(bar))
     summary = summarize(ws, con, day)
     print_summary(summary, result)
+    from panhuo.cli.tags import print_summary_line, tags_progress
+    from panhuo.tags import compute_tags
+
+    with progress_bar() as bar:
+        print_summary_line(compute_tags(ws, con, day, progress=tags_progress(bar)))
 
     console.rule("[bold]4/4 overview[/]")
     path = write_overview(ws, con, day, summary=summary)
