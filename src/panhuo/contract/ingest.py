@@ -170,6 +170,12 @@ def _collect_key_issues(table: Table, typed: ir.Table, src: SourceFile, issues: 
     if not table.key:
         return
     keys = [TABLES[table.name].column(k).stored for k in table.key]
+    # Fast path: one hash aggregation says whether any key repeats (about 2x cheaper than the
+    # window below on 13M balances rows); the window that names the rows runs only when one does.
+    present = typed.filter(ibis.and_(*[typed[k].notnull() for k in keys]))
+    per_key = present.group_by(keys).agg(_n=present.count())
+    if per_key.filter(per_key._n > 1).count().to_pyarrow().as_py() == 0:
+        return
     first = typed[ROW].min().over(group_by=keys)
     dup = typed.select(ROW, *keys, _first=first)
     dup = dup.filter((dup[ROW] != dup._first) & ibis.and_(*[dup[k].notnull() for k in keys]))
