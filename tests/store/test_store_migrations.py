@@ -27,6 +27,10 @@ def test_upgrade_from_empty_reaches_head(store_url: str) -> None:
         engine.dispose()
 
 
+def test_head_constant_matches_the_shipped_migrations() -> None:
+    assert db.HEAD == db.head()
+
+
 def test_upgrade_twice_is_a_no_op(store_url: str) -> None:
     db.upgrade(store_url)
     assert db.upgrade(store_url) == db.head()

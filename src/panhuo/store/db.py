@@ -25,9 +25,10 @@ from panhuo.store.errors import StoreError
 if TYPE_CHECKING:
     from panhuo.config import Workspace
 
-__all__ = ["ALEMBIC_DIR", "Store", "normalise_url", "make_engine", "upgrade", "downgrade", "current", "head", "open_store"]
+__all__ = ["ALEMBIC_DIR", "HEAD", "Store", "normalise_url", "make_engine", "upgrade", "downgrade", "current", "head", "open_store"]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
+HEAD = "0001"  # the newest revision in alembic/versions (a test keeps the two equal)
 SQLITE_BUSY_MS = 30_000
 
 
@@ -168,12 +169,26 @@ class Store:
 _MIGRATED: set[str] = set()
 
 
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision in ``alembic_version`` with one plain query (None when there is no such table)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
 def open_store(target: str | Workspace, *, migrate: bool = True) -> Store:
     """Open the store of a workspace (or at a URL), upgrading its schema on first use in this process."""
     url = target if isinstance(target, str) else target.store_url
     engine = make_engine(url)
     key = engine.url.render_as_string(hide_password=False)
     if migrate and key not in _MIGRATED:
-        upgrade(engine)
+        if _stored_revision(engine) != HEAD:  # the common case skips loading Alembic at all
+            upgrade(engine)
         _MIGRATED.add(key)
     return Store(engine)

@@ -1,0 +1,193 @@
+"""``panhuo playbook``: validate, add (new playbook or new version), list, show, diff, and the lifecycle.
+
+Lifecycle: draft -> submit -> in_review -> approve (compliance, not the version's author) -> approved
+-> activate -> live -> pause -> paused (-> activate resumes) ... -> retire; reject sends a playbook
+in review back to draft with a reason. Changing anything needs ``--as USER`` (or ``PANHUO_USER``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from panhuo.cli._common import console, err_console
+from panhuo.cli._store import AsUser, store
+from panhuo.playbooks.errors import PlaybookError
+from panhuo.playbooks.loader import load_playbook
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["register", "playbook_app"]
+
+playbook_app = typer.Typer(
+    name="playbook",
+    help="Playbooks 策略 (five elements): validate, add versions, review with four eyes, go live.",
+    no_args_is_help=True,
+)
+
+_STATE_STYLE = {"draft": "white", "in_review": "yellow", "approved": "cyan", "live": "bold green",
+                "paused": "magenta", "retired": "dim"}
+
+PlaybookId = Annotated[str, typer.Argument(help="the playbook id (its 'id:' field)")]
+
+
+def _repo() -> ModuleType:
+    from panhuo.playbooks import repository
+
+    return repository
+
+
+def _state(state: str) -> Text:
+    return Text(state, style=_STATE_STYLE.get(state, ""))
+
+
+@playbook_app.command("validate")
+def validate_cmd(files: Annotated[list[Path], typer.Argument(help="playbook YAML files")]) -> None:
+    """Validate files without storing them; every issue names file, line and field. Exit code 2 if any fails."""
+    failed = 0
+    for f in files:
+        try:
+            loaded = load_playbook(f)
+        except PlaybookError as exc:
+            failed += 1
+            for issue in exc.issues:
+                err_console.print(Text(str(issue), style="red"))
+            continue
+        console.print(f"[green]ok[/] {escape(str(f))}: {escape(loaded.spec.id)} {escape(loaded.spec.name)}")
+    if failed:
+        err_console.print(f"[bold red]{failed} of {len(files)} playbook file(s) invalid[/]")
+        raise typer.Exit(2)
+
+
+@playbook_app.command("add")
+def add_cmd(file: Annotated[Path, typer.Argument(help="a playbook YAML file")], as_user: AsUser = None) -> None:
+    """Store a playbook: a new one (version 1, draft) or the next version of the one with the same id."""
+    loaded = load_playbook(file)
+    with store().session() as s:
+        v = _repo().add_version(s, loaded, actor=as_user)
+        number, pid = v.version, v.playbook_id
+    what = "new playbook" if number == 1 else f"version {number} of"
+    console.print(f"added {what} [bold]{escape(pid)}[/] v{number} (draft) by {escape(as_user or '')}")
+
+
+@playbook_app.command("list")
+def list_cmd(state: Annotated[str | None, typer.Option("--state", help="only playbooks in this state")] = None) -> None:
+    """Every playbook with its state, versions and the version live."""
+    with store().session() as s:
+        rows = _repo().list_playbooks(s, state=state)
+        t = Table(title=f"Playbooks 策略 ({len(rows)})")
+        for col in ("id", "name", "state", "version", "in review", "live", "updated (Asia/Shanghai)"):
+            t.add_column(col)
+        for pb in rows:
+            t.add_row(Text(pb.id), Text(pb.name), _state(pb.state), str(pb.current_version),
+                      str(pb.review_version or ""), str(pb.live_version or ""), pb.updated_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(t)
+
+
+@playbook_app.command("show")
+def show_cmd(
+    playbook_id: PlaybookId,
+    version: Annotated[int | None, typer.Option("--version", "-v", min=1, help="a version (default: latest)")] = None,
+    diff: Annotated[
+        tuple[int, int] | None, typer.Option("--diff", help="diff two versions: --diff A B")
+    ] = None,
+) -> None:
+    """Show a playbook: state, versions with authors and hashes, and the YAML (or a diff of two versions)."""
+    with store().session() as s:
+        pb = _repo().get_playbook(s, playbook_id)
+        if diff is not None:
+            text = _repo().diff_versions(s, playbook_id, diff[0], diff[1])
+            console.print(Syntax(text or "(no difference)\n", "diff", theme="ansi_dark"))
+            return
+        v = _repo().get_version(s, playbook_id, version)
+        console.print(Text.assemble((pb.id, "bold"), "  ", pb.name, "  ", _state(pb.state)))
+        console.print(f"current v{pb.current_version}  in review v{pb.review_version or '-'}  "
+                      f"live v{pb.live_version or '-'}  created by {escape(pb.created_by)}")
+        t = Table(title="Versions 版本")
+        for col in ("version", "author", "created (Asia/Shanghai)", "sha256", "source"):
+            t.add_column(col)
+        for ver in pb.versions:
+            t.add_row(str(ver.version), Text(ver.author), ver.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      ver.content_hash[:16], Text(ver.source))
+        console.print(t)
+        console.print(f"[bold]v{v.version}[/] YAML:")
+        console.print(Syntax(v.yaml_text, "yaml", theme="ansi_dark"))
+
+
+def _done(action: str, playbook_id: str, state: str, who: str | None) -> None:
+    console.print(Text.assemble(f"{action} ", (playbook_id, "bold"), ": now ", _state(state), f" (by {who or ''})"))
+
+
+@playbook_app.command("submit")
+def submit_cmd(playbook_id: PlaybookId, as_user: AsUser = None) -> None:
+    """Send the latest version for compliance review (draft -> in_review)."""
+    with store().session() as s:
+        state = _repo().submit(s, playbook_id, actor=as_user).state
+    _done("submitted", playbook_id, state, as_user)
+
+
+@playbook_app.command("approve")
+def approve_cmd(
+    playbook_id: PlaybookId,
+    note: Annotated[str | None, typer.Option("--note", help="a note kept in the audit log")] = None,
+    as_user: AsUser = None,
+) -> None:
+    """Approve the version in review (compliance role; never the version's own author)."""
+    with store().session() as s:
+        state = _repo().approve(s, playbook_id, actor=as_user, note=note).state
+    _done("approved", playbook_id, state, as_user)
+
+
+@playbook_app.command("reject")
+def reject_cmd(
+    playbook_id: PlaybookId,
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")],
+    as_user: AsUser = None,
+) -> None:
+    """Reject the version in review back to draft, with a reason (compliance role)."""
+    with store().session() as s:
+        state = _repo().reject(s, playbook_id, actor=as_user, reason=reason).state
+    _done("rejected", playbook_id, state, as_user)
+
+
+@playbook_app.command("activate")
+def activate_cmd(playbook_id: PlaybookId, as_user: AsUser = None) -> None:
+    """Put the approved version live, or resume a paused playbook (approved|paused -> live)."""
+    with store().session() as s:
+        state = _repo().activate(s, playbook_id, actor=as_user).state
+    _done("activated", playbook_id, state, as_user)
+
+
+@playbook_app.command("pause")
+def pause_cmd(
+    playbook_id: PlaybookId,
+    reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit log)")] = None,
+    as_user: AsUser = None,
+) -> None:
+    """Stop a live playbook from running (live -> paused)."""
+    with store().session() as s:
+        state = _repo().pause(s, playbook_id, actor=as_user, reason=reason).state
+    _done("paused", playbook_id, state, as_user)
+
+
+@playbook_app.command("retire")
+def retire_cmd(
+    playbook_id: PlaybookId,
+    reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit log)")] = None,
+    as_user: AsUser = None,
+) -> None:
+    """Retire a playbook for good (it keeps its versions and history)."""
+    with store().session() as s:
+        state = _repo().retire(s, playbook_id, actor=as_user, reason=reason).state
+    _done("retired", playbook_id, state, as_user)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(playbook_app)

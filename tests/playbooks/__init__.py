@@ -1,0 +1,1 @@
+"""Tests of playbooks: schema, lifecycle, CLI, starter library."""
