@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["synthetic_tags", "main"]
+__all__ = ["main", "synthetic_tags"]
 
 RULES = {
     "simple": "status = 'sleeping'",

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-__all__ = ["tags_rows", "tags_arrow", "write_tags"]
+__all__ = ["tags_arrow", "tags_rows", "write_tags"]
 
 AS_OF = dt.date(2026, 1, 30)
 

@@ -67,3 +67,22 @@ def test_export_has_ids_money_in_rmb_and_masked_phones(workspace, duck_con, tmp_
         assert t.schema.field("total_assets").type == pa.decimal128(18, 2)
         assert all("****" in p for p in t.column("phone").to_pylist())
         assert t.num_rows == n == aud.count("dormant")
+
+
+def _store_snapshot(workspace, day: dt.date = AS_OF) -> None:
+    """A hand-built snapshot placed where the tag library keeps its snapshots."""
+    from panhuo.tags.store import tags_dir
+
+    folder = tags_dir(workspace)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tags(folder / f"{day.isoformat()}.parquet", tags_arrow(as_of=None))
+
+
+def test_audience_reads_the_tag_library_snapshot(workspace, duck_con) -> None:
+    pytest.importorskip("panhuo.tags.store")
+    _store_snapshot(workspace)
+    aud = audience(workspace, duck_con, dt.date(2026, 2, 1))
+    assert aud.as_of == AS_OF and "as_of" not in aud.table.columns
+    assert aud.count("dormant") == sum(1 for r in tags_arrow(as_of=None).to_pylist() if r["status"] == "dormant")
+    with pytest.raises(WarehouseError, match="on or before 2020-01-01"):
+        audience(workspace, duck_con, dt.date(2020, 1, 1))

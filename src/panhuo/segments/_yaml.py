@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from panhuo.segments.errors import Location, SegmentError
 from panhuo.segments.expr import Source
 
-__all__ = ["Doc", "read_docs", "validate", "source_of", "location_of"]
+__all__ = ["Doc", "location_of", "read_docs", "source_of", "validate"]
 
 
 @dataclass(frozen=True)

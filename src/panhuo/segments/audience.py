@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from panhuo.config import Workspace
 
-__all__ = ["Audience", "audience", "read_tags_file", "attach_scores"]
+__all__ = ["Audience", "attach_scores", "audience", "read_tags_file"]
 
 
 @dataclass(frozen=True)

@@ -328,7 +328,7 @@ class _Compiler:
         assert t.const is not None
         return ibis.literal(_fen(t.const), type="int64")
 
-    def c(self, node: Node) -> ir.Value:  # noqa: C901 - one branch per node type
+    def c(self, node: Node) -> ir.Value:
         t = self.kind(node)
         if t.kind in _NUM and t.const is not None:
             return ibis.literal(int(t.const), type="int64") if t.kind == "int" else ibis.literal(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from panhuo.errors import ConfigError
 
-__all__ = ["SegmentError", "Location"]
+__all__ = ["Location", "SegmentError"]
 
 
 @dataclass(frozen=True)

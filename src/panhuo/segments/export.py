@@ -23,7 +23,7 @@ from panhuo.status.export import fen_array_to_decimal
 if TYPE_CHECKING:
     from panhuo.segments.audience import Audience
 
-__all__ = ["PHONE_COLUMNS", "mask_phone", "export_segment"]
+__all__ = ["PHONE_COLUMNS", "export_segment", "mask_phone"]
 
 PHONE_COLUMNS = ("phone", "mobile", "phone_number", "mobile_phone")
 _DIGITS = re.compile(r"\d")

@@ -39,21 +39,21 @@ from panhuo.segments.errors import Location, SegmentError
 
 __all__ = [
     "FUNCTIONS",
-    "MAX_LENGTH",
     "MAX_DEPTH",
-    "Source",
-    "Token",
-    "Node",
+    "MAX_LENGTH",
+    "Between",
+    "Binary",
+    "Call",
+    "InList",
+    "IsNull",
     "Lit",
     "Name",
+    "Node",
+    "Source",
+    "Token",
     "Unary",
-    "Binary",
-    "InList",
-    "Between",
-    "IsNull",
-    "Call",
-    "tokenize",
     "parse",
+    "tokenize",
 ]
 
 MAX_LENGTH = 20_000

@@ -40,7 +40,7 @@ from panhuo.segments.symbols import Symbol, SymbolTable, builtin_symbols
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["TagFile", "SegmentFile", "CustomTag", "Exclusion", "Segment", "Library", "load_library"]
+__all__ = ["CustomTag", "Exclusion", "Library", "Segment", "SegmentFile", "TagFile", "load_library"]
 
 _NAME = r"^[a-z][a-z0-9_]{0,62}$"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -205,7 +205,7 @@ class Library:
         """``table`` with one column per custom tag (money as int64 fen), in dependency order."""
         symbols = self.symbols(base)
         for tag in self.tag_order():
-            value, kind = compile_expr(tag.expr, table, symbols, as_of=as_of, want=tag.kind)
+            value, _ = compile_expr(tag.expr, table, symbols, as_of=as_of, want=tag.kind)
             if tag.kind in ("money", "int"):
                 value = value.round().cast("int64") if value.type().is_floating() else value.cast("int64")
             elif tag.kind == "float":

@@ -18,8 +18,16 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["Kind", "KINDS", "Symbol", "SymbolTable", "BUILTIN", "ENUM_VALUES", "builtin_symbols",
-           "symbols_for_table"]
+__all__ = [
+    "BUILTIN",
+    "ENUM_VALUES",
+    "KINDS",
+    "Kind",
+    "Symbol",
+    "SymbolTable",
+    "builtin_symbols",
+    "symbols_for_table",
+]
 
 Kind = Literal["money", "int", "float", "bool", "date", "string"]
 KINDS: tuple[str, ...] = ("money", "int", "float", "bool", "date", "string")

@@ -28,8 +28,17 @@ if TYPE_CHECKING:
 
     from panhuo.segments.symbols import SymbolTable
 
-__all__ = ["Strategy", "Tier", "TierScheme", "TierRow", "DEFAULT_FILE", "load_tiers", "tier_expr",
-           "assign_tiers", "tier_summary"]
+__all__ = [
+    "DEFAULT_FILE",
+    "Strategy",
+    "Tier",
+    "TierRow",
+    "TierScheme",
+    "assign_tiers",
+    "load_tiers",
+    "tier_expr",
+    "tier_summary",
+]
 
 DEFAULT_FILE = "tiers.yaml"
 
