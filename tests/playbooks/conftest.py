@@ -13,7 +13,7 @@ __all__: list[str] = []
 
 
 @pytest.fixture
-def people(store_url: str) -> Iterator[Store]:
+def people(store_url: str) -> Iterator[Store]:  # noqa: F811
     """A migrated store with admin ``root``, operators ``ops`` and ``ops2``, compliance ``cmp``,
     ``cmp_ops`` (compliance and operator), a viewer ``view`` and a disabled operator ``gone``."""
     store = open_store(store_url)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PG_ADMIN", "pg_database", "pg_url", "store_url", "pg_admin_url"]
+__all__ = ["PG_ADMIN", "pg_admin_url", "pg_database", "pg_url", "store_url"]
 
 PG_ADMIN = os.environ.get("PANHUO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from sqlalchemy import text
@@ -41,7 +42,7 @@ def test_chain_verifies_and_links(store_url: str) -> None:
     assert result.ok and result.checked == 5
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
     store.dispose()
 
 
@@ -63,9 +64,8 @@ def test_database_refuses_update_and_delete(store_url: str) -> None:
     store = db.open_store(store_url)
     _fill(store, 2)
     for stmt in ("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 2"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with store.session() as s:
-                s.execute(text(stmt))
+        with pytest.raises(DBAPIError, match="append-only"), store.session() as s:
+            s.execute(text(stmt))
     store.dispose()
 
 

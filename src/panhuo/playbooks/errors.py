@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from panhuo.errors import PanhuoError
 
-__all__ = ["PlaybookIssue", "PlaybookError", "LifecycleError"]
+__all__ = ["LifecycleError", "PlaybookError", "PlaybookIssue"]
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from __future__ import annotations
 from panhuo.playbooks.errors import LifecycleError
 
 __all__ = [
-    "STATES",
-    "FINAL_STATES",
-    "TRANSITIONS",
-    "EDITABLE_STATES",
     "ACTION_ROLES",
-    "next_state",
+    "EDITABLE_STATES",
+    "FINAL_STATES",
+    "STATES",
+    "TRANSITIONS",
     "check_editable",
     "legal_transitions",
+    "next_state",
 ]
 
 STATES: tuple[str, ...] = ("draft", "in_review", "approved", "live", "paused", "retired")

@@ -22,7 +22,7 @@ from panhuo.playbooks.rules import DEFAULT_QUIET_HOURS, check_rules
 from panhuo.playbooks.schema import TRIGGERS, PlaybookSpec
 from panhuo.playbooks.yamlmarks import format_path, line_of, load_with_lines
 
-__all__ = ["LoadedPlaybook", "content_hash", "validate_playbook", "load_playbook", "known_fields"]
+__all__ = ["LoadedPlaybook", "content_hash", "known_fields", "load_playbook", "validate_playbook"]
 
 _MAX_BYTES = 1_000_000
 

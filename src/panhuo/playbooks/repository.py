@@ -22,19 +22,19 @@ from panhuo.store.models import Playbook, PlaybookVersion, User, now_shanghai
 from panhuo.store.users import acting_user, require_role
 
 __all__ = [
-    "snapshot",
+    "activate",
+    "add_version",
+    "approve",
+    "diff_versions",
     "get_playbook",
     "get_version",
     "list_playbooks",
-    "add_version",
-    "transition",
-    "submit",
-    "approve",
-    "reject",
-    "activate",
     "pause",
+    "reject",
     "retire",
-    "diff_versions",
+    "snapshot",
+    "submit",
+    "transition",
 ]
 
 

@@ -22,11 +22,11 @@ from panhuo.playbooks.yamlmarks import Path
 
 __all__ = [
     "DEFAULT_QUIET_HOURS",
-    "TRADING_SESSIONS",
     "NEEDS_TRADING_HOURS",
-    "targets_dormant",
-    "in_quiet_hours",
+    "TRADING_SESSIONS",
     "check_rules",
+    "in_quiet_hours",
+    "targets_dormant",
 ]
 
 DEFAULT_QUIET_HOURS: tuple[str, str] = ("21:00", "08:00")
@@ -67,11 +67,11 @@ def _window_issues(spec: PlaybookSpec, quiet_hours: tuple[str, str]) -> list[tup
             return [(("timing", "send_window"),
                      f"send window {text} is outside the allowed hours {allowed} ({label} {quiet[0]}-{quiet[1]})")]
     issues: list[tuple[Path, str]] = []
-    if isinstance(t, MarketEventTiming) and t.event in NEEDS_TRADING_HOURS:
-        if not any(start < minutes(b) and minutes(a) < end for a, b in TRADING_SESSIONS):
-            sessions = ", ".join(f"{a}-{b}" for a, b in TRADING_SESSIONS)
-            issues.append((("timing", "send_window"),
-                           f"send window {text} is outside trading hours ({sessions}), which {t.event} needs"))
+    overlaps_session = any(start < minutes(b) and minutes(a) < end for a, b in TRADING_SESSIONS)
+    if isinstance(t, MarketEventTiming) and t.event in NEEDS_TRADING_HOURS and not overlaps_session:
+        sessions = ", ".join(f"{a}-{b}" for a, b in TRADING_SESSIONS)
+        issues.append((("timing", "send_window"),
+                       f"send window {text} is outside trading hours ({sessions}), which {t.event} needs"))
     if isinstance(t, ScheduleTiming) and t.at is not None and not start <= minutes(t.at) <= end:
         issues.append((("timing", "at"), f"at {t.at} is outside the send window {text}"))
     return issues
@@ -88,9 +88,9 @@ def check_rules(
     if targets_dormant(spec) and spec.purpose != "activation_invite":
         what = f"segment {spec.user.segment!r}" if spec.user.segment else "its rule"
         where: Path = ("purpose",) if purpose_given else ("user", "segment" if spec.user.segment else "rule")
-        issues.append((where,
-                       f"the audience ({what}) is dormant accounts (休眠户): declare purpose: activation_invite; "
-                       f"a dormant-account playbook may only invite and guide, never activate on the customer's behalf"))
+        issues.append((where, (
+            f"the audience ({what}) is dormant accounts (休眠户): declare purpose: activation_invite; "
+            "a dormant-account playbook may only invite and guide, never activate on the customer's behalf")))
     m = spec.method
     if m.mode == "advisor_led" and "call" not in spec.channel.channels:
         issues.append((("channel",), "an advisor_led playbook needs the call channel (advisor call tasks)"))

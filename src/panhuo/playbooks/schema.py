@@ -27,26 +27,26 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "SLUG",
-    "HHMM",
-    "TRIGGERS",
-    "MARKET_EVENTS",
     "CHANNELS",
-    "SUCCESS_EVENTS",
+    "HHMM",
+    "MARKET_EVENTS",
     "PURPOSES",
-    "Reentry",
-    "ScheduleTiming",
-    "MarketEventTiming",
-    "LifecycleTiming",
+    "SLUG",
+    "SUCCESS_EVENTS",
+    "TRIGGERS",
+    "Arm",
     "BehaviourTiming",
-    "Timing",
-    "UserSpec",
     "BenefitSpec",
     "ChannelSpec",
-    "Arm",
-    "Success",
+    "LifecycleTiming",
+    "MarketEventTiming",
     "MethodSpec",
     "PlaybookSpec",
+    "Reentry",
+    "ScheduleTiming",
+    "Success",
+    "Timing",
+    "UserSpec",
     "minutes",
 ]
 
@@ -62,9 +62,9 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 def _hhmm(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("expected a time 'HH:MM'")
+        raise ValueError("expected a time 'HH:MM'")  # noqa: TRY004 (pydantic reports ValueError only)
     if isinstance(value, int):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004
             f"write times as quoted text 'HH:MM': YAML read this one as the number {value} "
             f"(an unquoted 11:00 is a base-60 number); use \"{value // 60:02d}:{value % 60:02d}\""
         )

@@ -14,7 +14,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from panhuo.playbooks.errors import PlaybookError, PlaybookIssue
 
-__all__ = ["Path", "load_with_lines", "format_path", "line_of"]
+__all__ = ["Path", "format_path", "line_of", "load_with_lines"]
 
 Path = tuple[str | int, ...]
 

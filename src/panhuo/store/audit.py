@@ -28,15 +28,15 @@ from sqlalchemy.orm import Session
 from panhuo.store.models import SHANGHAI, AuditEntry, now_shanghai
 
 __all__ = [
-    "GENESIS_HASH",
     "AUDIT_LOCK",
-    "canonical_json",
-    "entry_hash",
-    "record",
+    "GENESIS_HASH",
     "AuditVerification",
-    "verify_audit",
-    "iter_audit",
+    "canonical_json",
     "count_audit",
+    "entry_hash",
+    "iter_audit",
+    "record",
+    "verify_audit",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -102,8 +102,8 @@ def record(
     # Round-trip through JSON so what is hashed is exactly what the JSON column gives back.
     before_j = json.loads(canonical_json(before)) if before is not None else None
     after_j = json.loads(canonical_json(after)) if after is not None else None
-    fields = dict(seq=seq, at=at, actor=actor, action=action, entity=entity, entity_id=str(entity_id),
-                  before=before_j, after=after_j)
+    fields: dict[str, Any] = {"seq": seq, "at": at, "actor": actor, "action": action, "entity": entity,
+                              "entity_id": str(entity_id), "before": before_j, "after": after_j}
     entry = AuditEntry(**fields, prev_hash=prev, hash=entry_hash(**fields, prev_hash=prev))
     session.add(entry)
     session.flush()
@@ -130,7 +130,7 @@ def verify_audit(session: Session, *, batch: int = 5000) -> AuditVerification:
     expected_seq, prev, checked = 1, GENESIS_HASH, 0
     for e in session.execute(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch)).scalars():
         if e.seq != expected_seq:
-            missing = expected_seq if e.seq > expected_seq else e.seq
+            missing = min(e.seq, expected_seq)
             return AuditVerification(False, checked, missing, f"expected seq {expected_seq}, found {e.seq}")
         if e.prev_hash != prev:
             return AuditVerification(False, checked, e.seq, "prev_hash does not match the previous entry's hash")

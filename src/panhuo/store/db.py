@@ -25,7 +25,7 @@ from panhuo.store.errors import StoreError
 if TYPE_CHECKING:
     from panhuo.config import Workspace
 
-__all__ = ["ALEMBIC_DIR", "HEAD", "Store", "normalise_url", "make_engine", "upgrade", "downgrade", "current", "head", "open_store"]
+__all__ = ["ALEMBIC_DIR", "HEAD", "Store", "current", "downgrade", "head", "make_engine", "normalise_url", "open_store", "upgrade"]
 
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 HEAD = "0001"  # the newest revision in alembic/versions (a test keeps the two equal)

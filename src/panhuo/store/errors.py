@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from panhuo.errors import PanhuoError
 
-__all__ = ["StoreError", "AccessDenied"]
+__all__ = ["AccessDenied", "StoreError"]
 
 
 class StoreError(PanhuoError):

@@ -29,17 +29,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
-    "SHANGHAI",
-    "ROLES",
     "PLAYBOOK_STATES",
-    "ShanghaiDateTime",
-    "now_shanghai",
+    "ROLES",
+    "SHANGHAI",
+    "AuditEntry",
     "Base",
-    "User",
-    "UserRole",
     "Playbook",
     "PlaybookVersion",
-    "AuditEntry",
+    "ShanghaiDateTime",
+    "User",
+    "UserRole",
+    "now_shanghai",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -88,7 +88,7 @@ class ShanghaiDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: ShanghaiDateTime, dict[str, Any]: JSON}
+    type_annotation_map = {dt.datetime: ShanghaiDateTime, dict[str, Any]: JSON}  # noqa: RUF012
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

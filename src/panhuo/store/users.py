@@ -23,14 +23,14 @@ from panhuo.store.models import ROLES, User, UserRole
 
 __all__ = [
     "USER_NAME",
-    "user_snapshot",
+    "acting_user",
+    "add_user",
     "count_users",
+    "disable_user",
     "get_user",
     "list_users",
-    "add_user",
-    "disable_user",
-    "acting_user",
     "require_role",
+    "user_snapshot",
 ]
 
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")

@@ -63,7 +63,16 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-if context.is_offline_mode():
+def _offline() -> bool | None:
+    """Whether Alembic runs offline; None when this file is imported outside Alembic (e.g. a module walk)."""
+    try:
+        return context.is_offline_mode()
+    except NameError:  # Alembic's context proxy is only set while it runs env.py
+        return None
+
+
+_mode = _offline()
+if _mode is True:
     run_migrations_offline()
-else:
+elif _mode is False:
     run_migrations_online()
