@@ -24,7 +24,7 @@ from panhuo.playbooks.loader import load_playbook
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["register", "playbook_app"]
+__all__ = ["playbook_app", "register"]
 
 playbook_app = typer.Typer(
     name="playbook",

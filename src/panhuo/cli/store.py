@@ -11,7 +11,7 @@ from rich.text import Text
 from panhuo.cli._common import console, err_console, workspace
 from panhuo.cli._store import store
 
-__all__ = ["register", "store_app", "audit_app"]
+__all__ = ["audit_app", "register", "store_app"]
 
 store_app = typer.Typer(name="store", help="The operational store (SQLite or PostgreSQL): schema migrations.",
                         no_args_is_help=True)
