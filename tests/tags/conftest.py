@@ -26,13 +26,13 @@ from panhuo.contract.schema import TABLES
 from panhuo.warehouse import TableRecord, Warehouse
 from tests.status.conftest import D, rmb, stored_schema
 
-__all__ = ["AS_OF", "T", "tiny_tables", "clean", "write_load", "prepare", "rows_by_id"]
+__all__ = ["AS_OF", "T", "clean", "prepare", "rows_by_id", "tiny_tables", "write_load"]
 
 AS_OF = D("2026-11-24")
 _OPTIONAL = ("contact_history",)
 
 
-def T(text: str) -> dt.datetime:  # noqa: N802 - reads like a literal
+def T(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from panhuo.tags.describe import TagDistribution
 
-__all__ = ["register", "tags_progress", "print_describe", "print_summary_line"]
+__all__ = ["print_describe", "print_summary_line", "register", "tags_progress"]
 
 
 def tags_progress(bar: Progress):

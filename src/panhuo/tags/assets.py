@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     import ibis.expr.types as ir
 
-__all__ = ["SPECS", "AGO_DAYS", "TREND_PERCENT", "asset_band_expr", "extend"]
+__all__ = ["AGO_DAYS", "SPECS", "TREND_PERCENT", "asset_band_expr", "extend"]
 
 AGO_DAYS = (30, 90, 365)
 TREND_PERCENT = 10

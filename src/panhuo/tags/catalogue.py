@@ -20,7 +20,7 @@ from panhuo.tags.spec import TagContext, TagSpec
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["GROUP_MODULES", "TAGS", "TAG_SCHEMA", "tag_spec", "tags_expr", "stored_columns"]
+__all__ = ["GROUP_MODULES", "TAGS", "TAG_SCHEMA", "stored_columns", "tag_spec", "tags_expr"]
 
 #: the tag groups in the order their columns are computed and stored
 GROUP_MODULES: tuple[ModuleType, ...] = (assets, trading, engagement, reachability, profile, lifecycle, response)

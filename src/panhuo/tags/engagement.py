@@ -20,7 +20,7 @@ from panhuo.tags.spec import TagContext, TagSpec
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["SPECS", "LOGIN", "CONTENT_VIEW", "PUSH_OPEN", "extend"]
+__all__ = ["CONTENT_VIEW", "LOGIN", "PUSH_OPEN", "SPECS", "extend"]
 
 LOGIN = "login"
 CONTENT_VIEW = "content_view"

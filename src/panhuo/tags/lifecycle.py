@@ -15,7 +15,7 @@ from panhuo.tags.spec import TagContext, TagSpec
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["SPECS", "months_between", "extend"]
+__all__ = ["SPECS", "extend", "months_between"]
 
 _G = "lifecycle"
 SPECS: tuple[TagSpec, ...] = (

@@ -14,7 +14,7 @@ from panhuo.tags.spec import TagContext, TagSpec, date_lit
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["SPECS", "AGE_BANDS", "ASSESSMENT_VALID_YEARS", "age_band_expr", "extend"]
+__all__ = ["AGE_BANDS", "ASSESSMENT_VALID_YEARS", "SPECS", "age_band_expr", "extend"]
 
 #: (upper bound exclusive, label); the last band is open
 AGE_BANDS: tuple[tuple[int, str], ...] = ((25, "<25"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))

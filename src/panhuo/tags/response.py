@@ -22,7 +22,7 @@ from panhuo.tags.spec import RESPONSE_TRADING_DAYS, TagContext, TagSpec
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["SPECS", "CONTACT_COLUMNS", "WINDOWS", "contact_rows", "extend"]
+__all__ = ["CONTACT_COLUMNS", "SPECS", "WINDOWS", "contact_rows", "extend"]
 
 #: the columns a contacts table has (extra columns are ignored)
 CONTACT_COLUMNS: dict[str, str] = {"customer_id": "string", "sent_at": "timestamp"}

@@ -26,15 +26,15 @@ if TYPE_CHECKING:
     from panhuo.config import Settings
 
 __all__ = [
-    "Kind",
-    "KINDS",
     "GROUPS",
+    "KINDS",
     "RESPONSE_TRADING_DAYS",
-    "TagSpec",
+    "Kind",
     "TagContext",
+    "TagSpec",
     "date_lit",
-    "window_start",
     "day_table",
+    "window_start",
 ]
 
 Kind = Literal["money", "int", "float", "bool", "date", "string"]

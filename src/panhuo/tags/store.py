@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from panhuo.config import Workspace
 
-__all__ = ["TagResult", "TagSnapshot", "compute_tags", "load_tags", "tag_snapshots", "tags_dir", "tag_context"]
+__all__ = ["TagResult", "TagSnapshot", "compute_tags", "load_tags", "tag_context", "tag_snapshots", "tags_dir"]
 
 _FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.parquet$")
 _META = b"panhuo.tags"
@@ -196,14 +196,13 @@ def compute_tags(
     path = tags_dir(ws) / f"{as_of.isoformat()}.parquet"
     rows = 0
     note("tags", 0, total)
-    with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, TAG_SCHEMA) as writer:
-            for batch in expr.to_pyarrow_batches():
-                table = pa.Table.from_batches([batch]).select(TAG_SCHEMA.names).cast(TAG_SCHEMA)
-                rows += table.num_rows
-                writer.write_table(table)
-                note("tags", rows, max(total, rows))
-            writer.add_key_value_metadata(_metadata(as_of, load_id, rows))
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, TAG_SCHEMA) as writer:
+        for batch in expr.to_pyarrow_batches():
+            table = pa.Table.from_batches([batch]).select(TAG_SCHEMA.names).cast(TAG_SCHEMA)
+            rows += table.num_rows
+            writer.write_table(table)
+            note("tags", rows, max(total, rows))
+        writer.add_key_value_metadata(_metadata(as_of, load_id, rows))
     pruned = _prune(ws, ws.settings.tags.keep_snapshots, as_of)
     return TagResult(
         as_of=as_of,
