@@ -68,9 +68,17 @@ class _Layers:
             self.pending = {}
 
 
+_BLANK = "[ \t\r\n\u00a0\u3000]"  # white space, no-break space and the ideographic (full-width) space
+_SURROUNDING_BLANKS = f"^{_BLANK}+|{_BLANK}+$"
+
+
 def clean_text(raw: ir.Value) -> ir.StringValue:
-    """Text with surrounding white space removed; empty text is null."""
-    return raw.cast(dt.string).strip().nullif("")
+    """Text with surrounding white space (also full-width) removed; empty text is null.
+
+    A regular expression rather than ``strip()``: the characters ``strip()`` passes to Spark's TRIM
+    include ``\v\f``, which Spark reads as the letters v and f ("fund" became "und").
+    """
+    return raw.cast(dt.string).re_replace(_SURROUNDING_BLANKS, "").nullif("")
 
 
 def _when(*pairs: tuple[ir.BooleanValue, str]) -> ir.StringValue:

@@ -14,7 +14,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,15 +73,6 @@ class _Issues:
 
 
 @dataclass
-class _Prepared:
-    src: SourceFile
-    typed: ir.Table
-    sha256: str | None
-    encoding: str | None
-    custom: list[str] = field(default_factory=list)
-
-
-@dataclass
 class IngestPlan:
     """What a successful ingest stored."""
 
@@ -127,7 +118,6 @@ def _typed(
             value, why = names[mapping[c.name]]
             values[c.stored] = wide[value].cast(_STORED_TYPES[c.kind])
             values[f"_why_{c.name}"] = wide[why]
-            values[f"_raw_{c.name}"] = wide[mapping[c.name]].cast(dt.string)
             reasons[c.name] = f"_why_{c.name}"
         else:
             values[c.stored] = ibis.null(_STORED_TYPES[c.kind])
@@ -138,16 +128,27 @@ def _line(src: SourceFile, row: int | None) -> int | None:
     return row + 1 if (src.fmt == "csv" and row is not None) else None
 
 
-def _collect_value_issues(typed: ir.Table, reasons: dict[str, str], src: SourceFile, issues: _Issues) -> None:
+def _collect_value_issues(
+    typed: ir.Table, raw: ir.Table, mapping: dict[str, str], reasons: dict[str, str], src: SourceFile,
+    issues: _Issues,
+) -> None:
     if not reasons:
         return
     any_bad = ibis.or_(*[typed[r].notnull() for r in reasons.values()])
-    cols = [ROW, *reasons.values(), *[f"_raw_{c}" for c in reasons]]
+    cols = [ROW, *reasons.values()]
     bad = typed.filter(any_bad).select(*cols).order_by(ROW).limit(issues.room + 1).to_pyarrow().to_pylist()
+    if not bad:
+        return
+    # The input values, for the message, only for the refused rows.
+    wanted = [rec[ROW] for rec in bad]
+    shown = raw.filter(raw[ROW].isin(wanted)).select(
+        ROW, **{f"_raw_{c}": raw[mapping[c]].cast(dt.string) for c in reasons}
+    )
+    values = {r[ROW]: r for r in shown.to_pyarrow().to_pylist()}
     for rec in bad:
         for col, why in reasons.items():
             if rec[why] is not None:
-                value = rec[f"_raw_{col}"]
+                value = values[rec[ROW]][f"_raw_{col}"]
                 issues.add(ContractIssue(src.label, rec[ROW], col, rec[why], value=value, line=_line(src, rec[ROW])))
 
 
@@ -186,8 +187,12 @@ def _collect_key_issues(table: Table, typed: ir.Table, src: SourceFile, issues: 
                                  value=value, line=_line(src, rec[ROW])))
 
 
-def _collect_reference_issues(typed: ir.Table, customers: ir.Table, src: SourceFile, issues: _Issues) -> None:
-    known = customers.select(_known_id=customers.customer_id).filter(ibis._._known_id.notnull()).distinct()
+def _known_ids(customers: ir.Table) -> ir.Table:
+    """The distinct customer ids of a converted customers table (for the reference check)."""
+    return customers.select(_known_id=customers.customer_id).filter(ibis._._known_id.notnull()).distinct()
+
+
+def _collect_reference_issues(typed: ir.Table, known: ir.Table, src: SourceFile, issues: _Issues) -> None:
     cand = typed.filter(typed.customer_id.notnull()).select(ROW, "customer_id")
     orphans = cand.anti_join(known, cand.customer_id == known._known_id)
     for rec in orphans.order_by(ROW).limit(issues.room + 1).to_pyarrow().to_pylist():
@@ -242,8 +247,8 @@ def ingest(
     tx = warehouse.begin_load(label, engine=con.name)
     scratch = tx.staging / "_input"
     scratch.mkdir()
+    known: ir.Table | None = None
     try:
-        prepared: dict[str, _Prepared] = {}
         for name, table in TABLES.items():
             src = files.get(name)
             if src is None:
@@ -263,36 +268,41 @@ def ingest(
             mapping, custom = _header(table, raw, src, issues)
             if any(c.required and c.name not in mapping for c in table.columns):
                 continue
-            typed, reasons = _typed(table, raw, mapping, custom)
-            _check_rows(table, typed, src, issues)
-            _collect_value_issues(typed, reasons, src, issues)
-            _collect_json_issues(table, typed, src, issues)
-            _collect_key_issues(table, typed, src, issues)
-            if table.references_customers and "customers" in prepared:
-                _collect_reference_issues(typed, prepared["customers"].typed, src, issues)
-            stored = [c.stored for c in table.columns]
-            keep = typed.select(*stored, *custom)
-            prepared[name] = _Prepared(src, keep, None, enc, custom)
+            # Convert once (cached: a temp table on DuckDB, a persisted frame on Spark); every check
+            # and the write read the cache instead of converting the input again.
+            expr, reasons = _typed(table, raw, mapping, custom)
+            typed = expr.cache()
+            try:
+                _check_rows(table, typed, src, issues)
+                _collect_value_issues(typed, raw, mapping, reasons, src, issues)
+                _collect_json_issues(table, typed, src, issues)
+                _collect_key_issues(table, typed, src, issues)
+                if table.references_customers and known is not None:
+                    _collect_reference_issues(typed, known, src, issues)
+                if name == "customers":
+                    known = _known_ids(typed).cache()
+                if not (issues.items or issues.truncated):  # nothing refused so far: store it now
+                    note(name, "write")
+                    out = tx.path_for(name)
+                    con.to_parquet(typed.select(*[c.stored for c in table.columns], *custom), out)
+                    tx.record(TableRecord(
+                        name=name, rows=_parquet_rows(out), file=out.name, source=str(src.path),
+                        source_format=src.fmt, sha256=sha256_of(src), encoding=enc, custom_columns=custom,
+                    ))
+            finally:
+                typed.release()
+            note(name, "done")
         if issues.items or issues.truncated:
             raise ContractError(issues.items, issues.truncated)
-
-        rows: dict[str, int] = {}
-        for name, p in prepared.items():
-            note(name, "write")
-            out = tx.path_for(name)
-            con.to_parquet(p.typed, out)
-            count = _parquet_rows(out)
-            rows[name] = count
-            tx.record(TableRecord(
-                name=name, rows=count, file=out.name, source=str(p.src.path), source_format=p.src.fmt,
-                sha256=sha256_of(p.src), encoding=p.encoding, custom_columns=p.custom,
-            ))
-            note(name, "done")
+        rows = {name: rec.rows for name, rec in tx.tables.items()}
         shutil.rmtree(scratch, ignore_errors=True)
         manifest = tx.commit()
     except BaseException:
         tx.abort()
         raise
+    finally:
+        if known is not None:
+            known.release()
     manifest.seconds = round(time.perf_counter() - started, 3)
     return IngestPlan(manifest=manifest, rows=rows)
 

@@ -31,6 +31,12 @@ NUMBER_TEXT = re.compile(r"^[+-]?([0-9]+)(?:\.([0-9]*))?$")
 DATE_ISO = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ T]00:00(?::00(?:\.0+)?)?)?$")
 DATE_COMPACT = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})$")
 MAX_FEN = 10**17 - 1
+#: the white space ingest trims around a value (the same set as ``columns.clean_text``)
+SURROUNDING_BLANKS = re.compile("^[ \t\r\n\u00a0\u3000]+|[ \t\r\n\u00a0\u3000]+$")
+
+
+def _clean(text: str) -> str:
+    return SURROUNDING_BLANKS.sub("", text)
 
 
 def parse_money(text: str) -> int:
@@ -39,7 +45,7 @@ def parse_money(text: str) -> int:
     >>> parse_money("12.30"), parse_money("7"), parse_money("0.05")
     (1230, 700, 5)
     """
-    s = text.strip()
+    s = _clean(text)
     if ZERO_TEXT.match(s):
         return 0
     m = MONEY_TEXT.match(s)
@@ -58,7 +64,7 @@ def parse_money(text: str) -> int:
 
 def parse_date(text: str) -> dt.date:
     """``2024-01-31``, ``2024-1-31`` or ``20240131`` -> date. Raises ``ValueError``."""
-    s = text.strip()
+    s = _clean(text)
     m = DATE_ISO.match(s) or DATE_COMPACT.match(s)
     if not m:
         raise ValueError("is not a date (use 2024-01-31 or 20240131)")

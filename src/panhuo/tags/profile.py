@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from panhuo.calendar import years_before
+from panhuo.contract.columns import clean_text
 from panhuo.tags.spec import TagContext, TagSpec, date_lit
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def extend(ctx: TagContext, base: ir.Table) -> ir.Table:
         age_band=age_band_expr(age),
         province=base["_c_province"].cast("string"),
         branch_id=base["_c_branch"].cast("string"),
-        advisor_served=(advisor.notnull() & (advisor.strip().length() > 0)).fill_null(False),
+        advisor_served=clean_text(advisor).notnull(),
         risk_level=base["_c_risk"].cast("string"),
         assessment_expired=(assessed.isnull() | (assessed < valid_from) | (assessed > ctx.day)).fill_null(True),
     )

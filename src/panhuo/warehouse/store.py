@@ -61,7 +61,7 @@ class LoadManifest:
 
 def _new_load_id() -> str:
     now = dt.datetime.now(SHANGHAI)
-    return now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return now.strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_hex(3)  # sorts in load order
 
 
 class LoadTransaction:
