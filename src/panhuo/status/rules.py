@@ -104,11 +104,10 @@ def status_expr(
     b = balances.filter(balances.as_of <= d).select(
         "customer_id",
         snap=balances.as_of,
-        cash=balances.cash_fen.cast("int64"),
-        sec=balances.securities_value_fen.cast("int64"),
-        prod=balances.product_value_fen.cast("int64"),
+        cash=balances.cash_fen,
+        sec=balances.securities_value_fen,
+        prod=balances.product_value_fen,
     )
-    b = b.mutate(total=b.cash + b.sec + b.prod)
     # The latest snapshot per customer in one aggregation: (customer_id, as_of) is a unique key
     # (checked at ingest), so the arg-max by date is exactly that snapshot's values (DuckDB arg_max,
     # Spark max_by). A self-join of balances on its per-customer maximum date cost ~1.6x here.
@@ -116,7 +115,7 @@ def status_expr(
         cash=b.cash.argmax(b.snap),
         sec=b.sec.argmax(b.snap),
         prod=b.prod.argmax(b.snap),
-        funded=(b.total > 0).ifelse(1, 0).max(),
+        funded=(b.cash + b.sec + b.prod > 0).any(),
     )
 
     t = trades.filter(trades.trade_date <= d)
@@ -129,15 +128,13 @@ def status_expr(
         customer_id=j.customer_id,
         open_date=j.open_date,
         dormant_flag=j.dormant_flag,
-        cash_fen=j.cash.fill_null(0).cast("int64"),
-        securities_value_fen=j.sec.fill_null(0).cast("int64"),
-        product_value_fen=j.prod.fill_null(0).cast("int64"),
-        funded=j.funded.fill_null(0),
-        last_trade_date=j.last_trade_date.cast("date"),
+        cash_fen=j.cash.fill_null(0),
+        securities_value_fen=j.sec.fill_null(0),
+        product_value_fen=j.prod.fill_null(0),
+        funded=j.funded.fill_null(False),
+        last_trade_date=j.last_trade_date,
     )
-    base = base.mutate(
-        total_assets_fen=(base.cash_fen + base.securities_value_fen + base.product_value_fen).cast("int64")
-    )
+    base = base.mutate(total_assets_fen=base.cash_fen + base.securities_value_fen + base.product_value_fen)
 
     cash_ok = _OPS[rules.dormant_cash_comparison](base.cash_fen, ibis.literal(to_fen(rules.dormant_max_cash), "int64"))
     no_recent_trade = base.last_trade_date.isnull() | (base.last_trade_date <= cutoff)
@@ -146,7 +143,7 @@ def status_expr(
         dormant = ibis.ifelse(base.dormant_flag.notnull(), base.dormant_flag, computed_dormant)
     else:
         dormant = computed_dormant
-    new_empty = (base.open_date >= empty_from) & (base.funded == 0) & base.last_trade_date.isnull()
+    new_empty = (base.open_date >= empty_from) & ~base.funded & base.last_trade_date.isnull()
     effective = _OPS[rules.effective_comparison](
         base.total_assets_fen, ibis.literal(to_fen(rules.effective_min_assets), "int64")
     )
@@ -158,7 +155,7 @@ def status_expr(
     )
     return base.select(
         "customer_id",
-        status=status.cast("string"),
+        status=status,
         cash_fen=base.cash_fen,
         securities_value_fen=base.securities_value_fen,
         product_value_fen=base.product_value_fen,
