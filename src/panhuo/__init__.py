@@ -9,12 +9,17 @@ question; ``engines`` connects Ibis to DuckDB or PySpark; ``warehouse`` keeps th
 from __future__ import annotations
 
 from panhuo.errors import (
+    AccessDenied,
     CalendarError,
     ConfigError,
     ContractError,
     ContractIssue,
+    LifecycleError,
     NotFittedError,
     PanhuoError,
+    PlaybookError,
+    SegmentError,
+    StoreError,
     WarehouseError,
 )
 
@@ -28,5 +33,10 @@ __all__ = [
     "ContractIssue",
     "CalendarError",
     "WarehouseError",
+    "SegmentError",
+    "StoreError",
+    "AccessDenied",
+    "PlaybookError",
+    "LifecycleError",
     "NotFittedError",
 ]

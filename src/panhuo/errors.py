@@ -4,9 +4,14 @@
 
     PanhuoError
       ConfigError          # panhuo.yaml or a command option: file, field, reason
+        SegmentError       # a segment, tier or custom tag: file, line, column, token
       ContractError        # input data: a list of ContractIssue (file, row, column, reason)
       CalendarError        # a date outside the years the trading calendar covers
       WarehouseError       # the analytical store: nothing loaded yet, a broken load
+      StoreError           # the operational store cannot be opened or migrated, a record is missing
+      AccessDenied         # no acting user, an unknown or inactive user, or a missing role
+      PlaybookError        # a playbook YAML: a list of PlaybookIssue (file, line, field path, reason)
+      LifecycleError       # an illegal playbook transition or edit, an unknown playbook
       NotFittedError(PanhuoError, ValueError)
 
 Messages say where and what, e.g.
@@ -20,10 +25,17 @@ from dataclasses import dataclass
 __all__ = [
     "PanhuoError",
     "ConfigError",
+    "Location",
+    "SegmentError",
     "ContractIssue",
     "ContractError",
     "CalendarError",
     "WarehouseError",
+    "StoreError",
+    "AccessDenied",
+    "PlaybookIssue",
+    "PlaybookError",
+    "LifecycleError",
     "NotFittedError",
 ]
 
@@ -34,6 +46,38 @@ class PanhuoError(Exception):
 
 class ConfigError(PanhuoError):
     """Invalid settings or command options."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a source: ``file`` (shown as given), 1-based ``line`` and ``col``."""
+
+    file: str = "<expression>"
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}, col {self.col}"
+
+
+class SegmentError(ConfigError):
+    """A segment, tier or custom-tag definition (or expression) that cannot be used.
+
+    Attributes
+    ----------
+    reason : str
+        What is wrong, without the location.
+    location : Location | None
+        Where (file, line, column); ``None`` when it concerns no single place.
+    token : str | None
+        The offending token's text, when there is one.
+    """
+
+    def __init__(self, reason: str, location: Location | None = None, token: str | None = None) -> None:
+        self.reason = reason
+        self.location = location
+        self.token = token
+        super().__init__(f"{location}: {reason}" if location is not None else reason)
 
 
 @dataclass(frozen=True)
@@ -84,6 +128,44 @@ class CalendarError(PanhuoError):
 
 class WarehouseError(PanhuoError):
     """The analytical store is missing data a command needs, or is damaged."""
+
+
+class StoreError(PanhuoError):
+    """The operational store cannot be opened or migrated, or a record it should hold is missing."""
+
+
+class AccessDenied(PanhuoError):
+    """The acting user is missing, unknown, inactive, or lacks the role an action needs."""
+
+
+@dataclass(frozen=True)
+class PlaybookIssue:
+    """One problem in a playbook file: ``file line N, field a.b[0].c: reason``."""
+
+    file: str
+    line: int | None
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f" line {self.line}"
+        if self.field:
+            where += f", field {self.field}"
+        return f"{where}: {self.reason}"
+
+
+class PlaybookError(PanhuoError):
+    """A playbook is invalid; carries every issue found."""
+
+    def __init__(self, issues: list[PlaybookIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class LifecycleError(PanhuoError):
+    """A lifecycle transition or edit that the playbook's state does not allow, or an unknown playbook."""
 
 
 class NotFittedError(PanhuoError, ValueError):

@@ -67,7 +67,7 @@ def _offline() -> bool | None:
     """Whether Alembic runs offline; None when this file is imported outside Alembic (e.g. a module walk)."""
     try:
         return context.is_offline_mode()
-    except NameError:  # Alembic's context proxy is only set while it runs env.py
+    except (NameError, AttributeError):  # the context proxy exists only while Alembic runs env.py
         return None
 
 
