@@ -1,20 +1,34 @@
 """``panhuo demo``: the whole foundation on a synthetic brokerage, in one command.
 
 generate (default 100k customers) -> ingest -> account status with 12 month-ends of history ->
-summary on the terminal -> self-contained HTML overview in ``<workspace>/reports/``.
+summary on the terminal -> tags -> BG/NBD scores (train + apply) -> tiers (分层, printed) ->
+the reactivation propensity model when this panhuo has it -> self-contained HTML overview in
+``<workspace>/reports/`` with status, tiers, P(alive) and expected-trading-days distributions
+(and the propensity calibration and feature importance).
 Later stages extend this command; it stays one command.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from panhuo.cli._common import console, parse_date_option, progress_bar, status_progress, workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ibis.backends import BaseBackend
+    from rich.progress import Progress
+
+    from panhuo.config import Workspace
+    from panhuo.report.sections import TierSection
+    from panhuo.scores.bgnbd import ScoreResult
 
 __all__ = ["register", "run_demo"]
 
@@ -33,7 +47,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
     day = as_of or default_as_of()
     folder = data or ws.root / "demo-data"
     t0 = time.perf_counter()
-    console.rule(f"[bold]1/4 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
+    console.rule(f"[bold]1/6 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
@@ -45,7 +59,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         rows = generate_brokerage(folder, customers=customers, seed=seed, as_of=day, progress=note)
     console.print(", ".join(f"{k} {v:,}" for k, v in rows.items()))
 
-    console.rule("[bold]2/4 ingest[/] with full contract validation")
+    console.rule("[bold]2/6 ingest[/] with full contract validation")
     con = connect(ws.settings.engine, ws.tmp_dir)
     with progress_bar() as bar:
         itasks: dict[str, int] = {}
@@ -59,22 +73,91 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         plan = ingest(ws, folder, con=con, progress=inote)
     console.print(f"load {plan.manifest.load_id}: {sum(plan.rows.values()):,} rows in {plan.manifest.seconds:.1f} s")
 
-    console.rule("[bold]3/4 account status[/] (effective / sleeping / dormant / new_empty) with history")
+    console.rule("[bold]3/6 account status[/] (effective / sleeping / dormant / new_empty) with history")
     with progress_bar() as bar:
         result = compute_status(ws, con, day, backfill=True, progress=status_progress(bar))
     summary = summarize(ws, con, day)
     print_summary(summary, result)
+    console.rule("[bold]4/6 tags[/] (every tag of every customer, stored as a dated snapshot)")
     from panhuo.cli.tags import print_summary_line, tags_progress
     from panhuo.tags import compute_tags
 
     with progress_bar() as bar:
         print_summary_line(compute_tags(ws, con, day, progress=tags_progress(bar)))
 
-    console.rule("[bold]4/4 overview[/]")
-    path = write_overview(ws, con, day, summary=summary)
+    console.rule("[bold]5/6 scores and tiers[/] (BG/NBD P(alive), expected trading days; 分层)")
+    _scores(ws, con, day)
+    tiers = _tiers(ws, con, day)
+    extra = _propensity(ws, con, day)
+
+    console.rule("[bold]6/6 overview[/]")
+    path = write_overview(ws, con, day, summary=summary, tiers=tiers, propensity=extra)
     console.print(f"HTML overview (offline, zh-CN): [bold]{path}[/]")
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; workspace {ws.root}")
     return path
+
+
+def _note(bar: Progress, label: str) -> Callable[[str, int, int], None]:
+    """A ``progress(step, done, total)`` callback drawing one task on ``bar``."""
+    task = bar.add_task(label, total=None)
+
+    def note(step: str, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total or None, description=f"{label}: {step}")
+
+    return note
+
+
+def _scores(ws: Workspace, con: BaseBackend, day: dt.date) -> ScoreResult:
+    """Train BG/NBD on trading days up to ``day`` and score every customer (one pass: fit, store, apply)."""
+    from panhuo.scores.bgnbd import score_bgnbd
+
+    with progress_bar() as bar:
+        result = score_bgnbd(ws, con, day, progress=_note(bar, "BG/NBD train + apply"))
+    mean = "n/a" if result.mean_p_alive is None else f"{result.mean_p_alive:.3f}"
+    console.print(f"BG/NBD model {result.version}: scored {result.scored:,} of {result.customers:,} customers "
+                  f"(the others never traded); mean P(alive) {mean}")
+    return result
+
+
+def _tiers(ws: Workspace, con: BaseBackend, day: dt.date) -> TierSection:
+    """Assign every customer to a tier (first match wins), print the tier table, keep it for the overview."""
+    from panhuo.cli.segments import print_tiers, workspace_tiers
+    from panhuo.report.sections import TierSection
+    from panhuo.segments.audience import audience
+    from panhuo.segments.tiers import tier_summary
+
+    with progress_bar() as bar:
+        task = bar.add_task("tiers 分层", total=2)
+        aud = audience(ws, con, day)
+        scheme = workspace_tiers(aud)
+        bar.update(task, completed=1)
+        rows = tier_summary(scheme, aud.table, aud.symbols, aud.as_of)
+        bar.update(task, completed=2)
+    print_tiers(rows, f" as of {day.isoformat()}")
+    return TierSection(scheme=scheme, rows=rows)
+
+
+def _propensity(ws: Workspace, con: BaseBackend, day: dt.date) -> dict[str, Any] | None:
+    """Train and apply the reactivation propensity model and return its report, when panhuo has that model.
+
+    The model lives in ``panhuo.scores.propensity`` (``train_propensity``, ``score_propensity``,
+    ``propensity_report``); when this installation does not have it, the demo skips the step.
+    """
+    if importlib.util.find_spec("panhuo.scores.propensity") is None:
+        console.print("reactivation propensity model: not in this version of panhuo (step skipped)")
+        return None
+    from panhuo.scores import propensity
+
+    needed = ("train_propensity", "score_propensity", "propensity_report")
+    missing = [n for n in needed if not hasattr(propensity, n)]
+    if missing:
+        console.print(f"reactivation propensity model: incomplete here (no {', '.join(missing)}; step skipped)")
+        return None
+    with progress_bar() as bar:
+        propensity.train_propensity(ws, con, day, progress=_note(bar, "propensity train"))
+        propensity.score_propensity(ws, con, day, progress=_note(bar, "propensity apply"))
+    report: dict[str, Any] = propensity.propensity_report(ws)
+    return report
 
 
 def register(app: typer.Typer) -> None:

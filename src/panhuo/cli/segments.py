@@ -17,8 +17,9 @@ from panhuo.cli._common import console, parse_date_option, workspace
 
 if TYPE_CHECKING:
     from panhuo.segments.audience import Audience
+    from panhuo.segments.tiers import TierRow, TierScheme
 
-__all__ = ["register"]
+__all__ = ["print_tiers", "register", "workspace_tiers"]
 
 AsOf = Annotated[str | None, typer.Option("--as-of", help="tags of this date (default: the latest)")]
 TagsFile = Annotated[
@@ -117,20 +118,31 @@ def register(app: typer.Typer) -> None:
     @seg.command("tiers")
     def tiers(as_of: AsOf = None, tags: TagsFile = None) -> None:
         """Customers, shares and average total assets per tier (分层); first matching tier wins."""
-        from panhuo.segments.tiers import load_tiers, tier_summary
+        from panhuo.segments.tiers import tier_summary
 
         aud = _audience(as_of, tags)
-        own = workspace().root / "tiers.yaml"
-        scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
-        rows = tier_summary(scheme, aud.table, aud.symbols, aud.as_of)
-        t = Table(title=f"Tiers 分层{_when(aud)}")
-        for col, just in (("tier", "left"), ("", "left"), ("en", "left"), ("customers", "right"),
-                          ("share", "right"), ("avg total assets (RMB)", "right")):
-            t.add_column(col, justify=just)  # type: ignore[arg-type]
-        total = sum(r.customers for r in rows)
-        for r in rows:
-            share = "n/a" if r.share is None else f"{r.share * 100:.1f}%"
-            avg = "n/a" if r.avg_total_assets is None else f"{r.avg_total_assets:,.2f}"
-            t.add_row(r.id, r.zh, r.en, f"{r.customers:,}", share, avg)
-        t.add_row("total", "合计", "", f"{total:,}", "100.0%" if total else "n/a", "", style="bold")
-        console.print(t)
+        scheme = workspace_tiers(aud)
+        print_tiers(tier_summary(scheme, aud.table, aud.symbols, aud.as_of), _when(aud))
+
+
+def workspace_tiers(aud: Audience) -> TierScheme:
+    """The workspace's ``tiers.yaml`` when it has one, else the scheme shipped with panhuo."""
+    from panhuo.segments.tiers import load_tiers
+
+    own = workspace().root / "tiers.yaml"
+    return load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
+
+
+def print_tiers(rows: list[TierRow], when: str = "") -> None:
+    """Print the tier table: customers, share and average total assets per tier, then the total."""
+    t = Table(title=f"Tiers 分层{when}")
+    for col, just in (("tier", "left"), ("", "left"), ("en", "left"), ("customers", "right"),
+                      ("share", "right"), ("avg total assets (RMB)", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    total = sum(r.customers for r in rows)
+    for r in rows:
+        share = "n/a" if r.share is None else f"{r.share * 100:.1f}%"
+        avg = "n/a" if r.avg_total_assets is None else f"{r.avg_total_assets:,.2f}"
+        t.add_row(r.id, r.zh, r.en, f"{r.customers:,}", share, avg)
+    t.add_row("total", "合计", "", f"{total:,}", "100.0%" if total else "n/a", "", style="bold")
+    console.print(t)
