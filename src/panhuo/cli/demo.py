@@ -157,6 +157,9 @@ def _propensity(ws: Workspace, con: BaseBackend, day: dt.date) -> dict[str, Any]
         propensity.train_propensity(ws, con, day, progress=_note(bar, "propensity train"))
         propensity.score_propensity(ws, con, day, progress=_note(bar, "propensity apply"))
     report: dict[str, Any] = propensity.propensity_report(ws)
+    auc = (report.get("holdout") or {}).get("auc")
+    console.print(f"reactivation propensity model {report.get('version')}: holdout AUC "
+                  f"{'n/a' if auc is None else f'{auc:.3f}'} (calibration and feature importance in the overview)")
     return report
 
 

@@ -201,7 +201,7 @@ def _calibration(raw: Any) -> list[Calibration]:
         if pred is None or obs is None:
             continue
         dec = _first(r, "decile", "bin", "bucket")
-        n = _number(_first(r, "customers", "n", "count", "size"))
+        n = _number(_first(r, "customers", "rows", "n", "count", "size"))
         out.append(Calibration(int(dec) if _number(dec) is not None else i + 1, pred, obs,
                                None if n is None else int(n)))
     return out
@@ -215,6 +215,8 @@ def _importance(raw: Any) -> list[tuple[str, float]]:
         for r in raw:
             if isinstance(r, dict):
                 name = _first(r, "feature", "name", "tag")
+                if name is not None and r.get("zh"):
+                    name = f"{r['zh']} {name}"
                 val = _number(_first(r, "importance", "gain", "value", "split"))
             elif isinstance(r, (list, tuple)) and len(r) == 2:
                 name, val = r[0], _number(r[1])
