@@ -22,7 +22,9 @@ What it does
    tune). A watchdog kills a contender whose RSS passes ``--rss-cap`` (default 12 GiB) so a run on
    a shared machine cannot exhaust it; that contender is then reported as killed. Target: every
    contender's peak RSS < 8 GiB at 10M customers.
-5. Prints a Rich table and ``ratio ...`` lines; with ``--record`` (the default) writes the figures
+5. TAGS (``--tags``, the default; not with ``--only``): ``benchmarks/bench_tags.py`` on the same data and
+   workspace: all tags by panhuo's ``compute_tags`` against hand-written DuckDB SQL and polars.
+6. Prints a Rich table and ``ratio ...`` lines; with ``--record`` (the default) writes the figures
    for this size into ``benchmarks/RESULTS.md`` together with a description of the machine.
 
 Times are the best of ``--repeat`` runs (status) and ``--ingest-repeat`` runs (ingest),
@@ -80,8 +82,12 @@ def worker(name: str, ctx_path: Path) -> int:
 
 
 # -- parent side --------------------------------------------------------------------------------
-def run_child(name: str, workload: str, ctx: dict[str, Any], run_dir: Path, rss_cap: int) -> dict[str, Any]:
-    """Run one workload in a fresh interpreter; returns its result with ``peak_rss`` (bytes)."""
+def run_child(name: str, workload: str, ctx: dict[str, Any], run_dir: Path, rss_cap: int,
+              script: Path | None = None) -> dict[str, Any]:
+    """Run one workload in a fresh interpreter; returns its result with ``peak_rss`` (bytes).
+
+    ``script`` is the benchmark script whose ``--worker`` mode runs ``workload`` (default: this one).
+    """
     import psutil
 
     ctx = dict(ctx, result=str(run_dir / f"{name}.result.json"))
@@ -91,7 +97,8 @@ def run_child(name: str, workload: str, ctx: dict[str, Any], run_dir: Path, rss_
     log = run_dir / f"{name}.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker", workload, "--ctx", str(ctx_path)],
+            [sys.executable, str(script or Path(__file__).resolve()), "--worker", workload, "--ctx",
+             str(ctx_path)],
             stdout=fh, stderr=subprocess.STDOUT, cwd=REPO,
         )
     ps = psutil.Process(proc.pid)
@@ -389,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rss-cap", type=float, default=12.0, help="GiB; a contender above it is killed")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=True,
                    help="write the figures into benchmarks/RESULTS.md (default: yes)")
+    p.add_argument("--tags", action=argparse.BooleanOptionalAction, default=True,
+                   help="then run the tags benchmark (benchmarks/bench_tags.py) on the same data (default: yes)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--ctx", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -472,6 +481,17 @@ def main(argv: list[str] | None = None) -> int:
     agree = all(v == 0 for v in diffs.values()) and len({json.dumps(c, sort_keys=True) for c in counts.values()}) <= 1
     if args.record:
         record(markdown(args, meta, machine(), best, checks, counts, diffs), args.customers)
+    tags_rc = 0
+    if args.tags and not only:
+        sys.path.insert(0, str(HERE))
+        import bench_tags
+
+        print("TAGS (benchmarks/bench_tags.py)", flush=True)
+        tags_rc = bench_tags.main([
+            "--customers", str(args.customers), "--seed", str(args.seed), "--as-of", args.as_of,
+            "--data", str(args.data), "--repeat", str(args.repeat), "--rss-cap", str(args.rss_cap),
+            "--record" if args.record else "--no-record",
+        ])
     if not agree:
         print("contenders DISAGREE on the status (see the table)", file=sys.stderr)
         return 1
@@ -479,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         return 1
     print("all contenders agree on every customer's status")
-    return 0
+    return tags_rc
 
 
 if __name__ == "__main__":

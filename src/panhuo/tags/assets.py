@@ -63,13 +63,15 @@ def asset_band_expr(total_fen: ir.IntegerValue, bounds: list[Decimal]) -> ir.Str
 
 def extend(ctx: TagContext, base: ir.Table) -> ir.Table:
     """Add the asset tags; ``base`` has the status columns (``_st_*``) already."""
-    b = ctx.balances.filter(ctx.balances.as_of <= ctx.day)
+    past = {n: date_lit(ctx.as_of - dt.timedelta(days=n)) for n in AGO_DAYS}
+    # only the past values are read here (the current ones come from the status snapshot): scope the
+    # scan to the latest past date instead of reading every snapshot up to as_of
+    b = ctx.balances.filter(ctx.balances.as_of <= past[min(AGO_DAYS)])
     b = b.select(
         _bid=b.customer_id,
         _snap=b.as_of,
         _total=(b.cash_fen.cast("int64") + b.securities_value_fen.cast("int64") + b.product_value_fen.cast("int64")),
     )
-    past = {n: date_lit(ctx.as_of - dt.timedelta(days=n)) for n in AGO_DAYS}
     agg = b.group_by("_bid").agg(
         **{f"_ago{n}": b["_total"].argmax(b["_snap"], where=b["_snap"] <= d) for n, d in past.items()}
     )
