@@ -21,7 +21,7 @@ demo: install
 	$(VENV)/bin/panhuo demo --customers $(CUSTOMERS)
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: install
 	$(PY) benchmarks/run.py --customers $(SIZE)

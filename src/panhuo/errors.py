@@ -12,6 +12,7 @@
       AccessDenied         # no acting user, an unknown or inactive user, or a missing role
       PlaybookError        # a playbook YAML: a list of PlaybookIssue (file, line, field path, reason)
       LifecycleError       # an illegal playbook transition or edit, an unknown playbook
+      LeakageError         # a model feature depends on data after its anchor date
       NotFittedError(PanhuoError, ValueError)
 
 Messages say where and what, e.g.
@@ -36,6 +37,7 @@ __all__ = [
     "PlaybookIssue",
     "PlaybookError",
     "LifecycleError",
+    "LeakageError",
     "NotFittedError",
 ]
 
@@ -166,6 +168,10 @@ class PlaybookError(PanhuoError):
 
 class LifecycleError(PanhuoError):
     """A lifecycle transition or edit that the playbook's state does not allow, or an unknown playbook."""
+
+
+class LeakageError(PanhuoError):
+    """A feature depends on data after its anchor date (a bug in a tag expression): nothing is trained."""
 
 
 class NotFittedError(PanhuoError, ValueError):

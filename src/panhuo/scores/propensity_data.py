@@ -50,7 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from panhuo.errors import PanhuoError, WarehouseError
+from panhuo.errors import LeakageError, WarehouseError
 from panhuo.status.history import StatusStore, compute_status, load_status
 from panhuo.status.rules import status_expr, to_fen
 from panhuo.tags.catalogue import TAGS, tags_expr
@@ -105,10 +105,6 @@ EXCLUDED_TAGS: dict[str, str] = {
 }
 
 Progress = Callable[[str, int, int], None]
-
-
-class LeakageError(PanhuoError):
-    """A feature depends on data after its anchor date (a bug in a tag expression): nothing is trained."""
 
 
 @dataclass(frozen=True)
