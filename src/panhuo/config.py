@@ -26,6 +26,7 @@ __all__ = [
     "IngestSettings",
     "CalendarSettings",
     "TagSettings",
+    "RunSettings",
     "Settings",
     "Workspace",
     "load_settings",
@@ -103,6 +104,53 @@ class TagSettings(_Model):
     keep_snapshots: int = Field(60, ge=1, le=5000, description="dated tag snapshots kept on disk (newest first)")
 
 
+class RunSettings(_Model):
+    """Playbook runs: global control group, assignment seed, frequency caps, send window, batches."""
+
+    global_control_share: float = Field(0.05, ge=0, le=0.5, description="persistent global control group share")
+    global_salt: str = Field("panhuo-global-control-v1", min_length=1, description="salt of the global control hash")
+    seed: str = Field("0", min_length=1, description="assignment seed hashed with (customer, playbook)")
+    max_per_day: int = Field(1, ge=0, description="frequency cap: messages per customer per calendar day")
+    max_per_week: int = Field(3, ge=0, description="frequency cap: messages per customer in 7 days")
+    max_per_month: int = Field(8, ge=0, description="frequency cap: messages per customer in 30 days")
+    outside_window: Literal["defer", "skip"] = Field("defer", description="outside the send window: defer or skip")
+    batch_size: int = Field(10_000, ge=1, le=1_000_000, description="outbox rows per transaction")
+    benefit_risk: dict[str, Literal["R1", "R2", "R3", "R4", "R5"]] = Field(
+        default_factory=dict, description="product benefits' risk ratings (until the benefit catalogue lands)"
+    )
+
+
+class ContentSettings(_Model):
+    """Message content (panhuo.content): SMS signature and unsubscribe text, length limits, the wording check."""
+
+    brokerage_name: str = Field("盘活证券", min_length=1, max_length=40, description="shown as {{ brokerage_name }}")
+    sms_signature: str = Field("盘活证券", min_length=2, max_length=20, description="SMS signature, sent as 【...】")
+    sms_unsubscribe: str = Field("回T退订", min_length=2, max_length=20, description="SMS opt-out text")
+    sms_single_segment: int = Field(70, ge=10, le=500, description="characters in a one-segment SMS")
+    sms_multi_segment: int = Field(67, ge=10, le=500, description="characters per segment of a longer SMS")
+    sms_max_segments: int = Field(3, ge=1, le=10)
+    push_title_max: int = Field(20, ge=1, le=200, description="app push title, characters")
+    push_body_max: int = Field(100, ge=1, le=2000, description="app push body, characters")
+    default_link: str = Field("https://m.example.com/a", max_length=200, description="{{ link }} unless a playbook sets one")
+    forbidden_phrases: list[str] = Field(
+        default_factory=lambda: list(_default_forbidden()),
+        description="wording that promises returns or no loss; refused before approval",
+    )
+
+    @field_validator("forbidden_phrases")
+    @classmethod
+    def _phrases(cls, v: list[str]) -> list[str]:
+        if any(not p.strip() for p in v):
+            raise ValueError("forbidden phrases must not be empty")
+        return v
+
+
+def _default_forbidden() -> tuple[str, ...]:
+    from panhuo.content.wording import DEFAULT_FORBIDDEN
+
+    return DEFAULT_FORBIDDEN
+
+
 class Settings(_Model):
     """Everything in ``panhuo.yaml``."""
 
@@ -118,6 +166,8 @@ class Settings(_Model):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     tags: TagSettings = Field(default_factory=TagSettings)
+    content: ContentSettings = Field(default_factory=ContentSettings)
+    runs: RunSettings = Field(default_factory=RunSettings)
     acquisition_cost: Decimal = Field(Decimal("1000.00"), ge=0, description="cost of a new effective account")
 
     @field_validator("asset_bands")

@@ -18,6 +18,7 @@ from panhuo.store.models import (
     User,
     UserRole,
 )
+from panhuo.runs import models as _run_models  # noqa: F401  (registers the run tables on Base; migration 0002)
 from panhuo.store.users import acting_user, add_user, disable_user, get_user, list_users, require_role
 
 __all__ = [

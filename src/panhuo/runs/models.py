@@ -1,0 +1,116 @@
+"""SQLAlchemy models of playbook runs: runs, assignments, decisions, the outbox and the contact log.
+
+Registered on the store's :class:`~panhuo.store.models.Base` (``panhuo.store`` imports this module),
+created by migration ``0002``. One ``runs`` row per (playbook, run key); one ``decisions`` row per
+candidate per run (the deciding guardrail and its reason code, or the holdout/send outcome); one
+``assignments`` row per customer who reached assignment (group, arm, propensity, seed); one ``outbox``
+row per message, unique by its idempotency key; ``contact_log`` holds messages actually sent
+(written by delivery) and feeds the frequency caps. Money, when it appears, is integer fen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from panhuo.store.models import Base, now_shanghai
+
+__all__ = ["GROUPS", "OUTCOMES", "RUN_STATES", "Assignment", "ContactLog", "Decision", "OutboxMessage", "Run"]
+
+RUN_STATES: tuple[str, ...] = ("running", "done", "failed")
+GROUPS: tuple[str, ...] = ("treated", "holdout", "global_control")
+OUTCOMES: tuple[str, ...] = ("blocked", "deferred", "holdout", "send")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Run(Base):
+    """One run of one playbook version at one as-of date; ``run_key`` makes reruns the same run."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("playbook_id", "run_key", name="uq_runs_playbook_id_run_key"),
+        CheckConstraint(_in("state", RUN_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    playbook_id: Mapped[str] = mapped_column(String(64), ForeignKey("playbooks.id"))
+    playbook_version: Mapped[int] = mapped_column(Integer)
+    run_key: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime] = mapped_column(default=now_shanghai)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    state: Mapped[str] = mapped_column(String(20), default="running")
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    holdout: Mapped[int] = mapped_column(Integer, default=0)
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    funnel: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Assignment(Base):
+    """Group and arm of one customer in one run, with the probability of that assignment (propensity)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (CheckConstraint(_in("grp", GROUPS), name="grp"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grp: Mapped[str] = mapped_column(String(20))
+    arm: Mapped[str | None] = mapped_column(String(64), default=None)
+    propensity: Mapped[float] = mapped_column(Float)
+    seed: Mapped[str] = mapped_column(String(64))
+
+
+class Decision(Base):
+    """The decision on one candidate in one run: the guardrail that decided, its outcome and reason code."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    guardrail: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(60))
+
+
+class OutboxMessage(Base):
+    """One message to deliver (transactional outbox); ``idempotency_key`` = sha256(playbook, customer, run key)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+        Index("ix_outbox_run_id", "run_id"),
+        Index("ix_outbox_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    playbook_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    arm: Mapped[str | None] = mapped_column(String(64), default=None)
+    benefit_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    content: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    send_after: Mapped[dt.datetime] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=now_shanghai)
+
+
+class ContactLog(Base):
+    """A message actually sent to a customer (written by delivery); read by the frequency caps."""
+
+    __tablename__ = "contact_log"
+    __table_args__ = (Index("ix_contact_log_customer_id", "customer_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(20))
+    sent_at: Mapped[dt.datetime] = mapped_column()
+    playbook_id: Mapped[str | None] = mapped_column(String(64), default=None)
