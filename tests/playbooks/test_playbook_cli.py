@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from panhuo.store.db import HEAD
+
 __all__: list[str] = []
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +82,7 @@ def test_review_and_go_live_end_to_end(cli: Cli) -> None:
         assert action in audit
     assert "state: approved -> live" in audit
     assert "audit chain intact: 8 entries verified" in cli.ok("audit", "verify")
-    assert "revision 0001" in cli.ok("store", "current")
+    assert f"revision {HEAD}" in cli.ok("store", "current")
 
 
 def test_new_version_diff_reject_pause_retire(tmp_path: Path) -> None:

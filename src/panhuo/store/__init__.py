@@ -6,6 +6,7 @@ migrates the schema on first use; ``panhuo store upgrade|current`` does it by ha
 
 from __future__ import annotations
 
+from panhuo.runs import models as _run_models  # noqa: F401  (registers the run tables on Base; migration 0002)
 from panhuo.store.audit import AuditVerification, iter_audit, record, verify_audit
 from panhuo.store.db import Store, current, head, make_engine, open_store, upgrade
 from panhuo.store.errors import AccessDenied, StoreError
@@ -18,7 +19,6 @@ from panhuo.store.models import (
     User,
     UserRole,
 )
-from panhuo.runs import models as _run_models  # noqa: F401  (registers the run tables on Base; migration 0002)
 from panhuo.store.users import acting_user, add_user, disable_user, get_user, list_users, require_role
 
 __all__ = [

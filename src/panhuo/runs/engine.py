@@ -1,0 +1,309 @@
+"""The run engine: a live playbook's audience through the guardrails and assignment into the outbox.
+
+``run_playbook(ws, playbook_id, as_of, run_key=None)``:
+
+1. the playbook must be live; its live version is the one used (recorded on the run);
+2. candidates from the user element (:mod:`panhuo.runs.candidates`), fetched with the guardrail
+   columns; the global control flag and the contact counts are joined on as small Arrow tables;
+3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`);
+4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
+5. decisions (one per candidate), assignments and outbox rows written in customer-id order, one
+   transaction per batch (``runs.batch_size``, default 10k), every insert ON CONFLICT DO NOTHING.
+
+Idempotent and resumable: the run is identified by (playbook, run key) — default run key: the
+as-of date — and every row by a key derived from it, so a rerun after a crash (even SIGKILL) writes
+only what is missing; batches already committed are skipped (their decisions are counted first).
+:func:`dry_run` computes the same funnel and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import func, select
+
+from panhuo.playbooks.errors import LifecycleError
+from panhuo.playbooks.schema import PlaybookSpec
+from panhuo.runs import assignment as asg
+from panhuo.runs import guardrails
+from panhuo.runs.candidates import candidate_table
+from panhuo.runs.guardrails import frequency, send_window
+from panhuo.runs.models import Assignment, Decision, OutboxMessage, Run
+from panhuo.runs.outbox import idempotency_keys, insert_ignore, placeholder_content
+from panhuo.store.audit import record
+from panhuo.store.db import Store, open_store
+from panhuo.store.models import Playbook, PlaybookVersion, now_shanghai
+
+if TYPE_CHECKING:
+    from panhuo.config import Workspace
+
+__all__ = ["Plan", "RunReport", "dry_run", "plan_run", "run_playbook"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Plan:
+    """Everything decided for one run, one entry per candidate in customer-id order."""
+
+    spec: PlaybookSpec
+    version: int
+    as_of: dt.date
+    run_key: str
+    send_at: dt.datetime
+    inside_window: bool
+    ids: list[str]
+    channel: list[str | None]
+    guardrail: list[str | None]
+    reason: list[str | None]
+    group: np.ndarray  # treated | holdout | global_control | "" (blocked)
+    arm: np.ndarray
+    propensity: np.ndarray
+    seed: str = "0"
+
+    @property
+    def blocked(self) -> Counter[str]:
+        return Counter(g for g in self.guardrail if g is not None)
+
+    @property
+    def reasons(self) -> Counter[str]:
+        return Counter(r for r in self.reason if r is not None)
+
+    def funnel(self) -> list[tuple[str, int]]:
+        """candidates -> after each guardrail -> holdout -> sends."""
+        rows = guardrails.funnel(len(self.ids), dict(self.blocked))
+        holdout = int((self.group == "holdout").sum())
+        rows.append(("holdout", holdout))
+        rows.append(("sends", int((self.group == "treated").sum())))
+        return rows
+
+
+@dataclass
+class RunReport:
+    """What a run (or dry run) did."""
+
+    playbook_id: str
+    version: int
+    as_of: dt.date
+    run_key: str
+    funnel: list[tuple[str, int]]
+    reasons: dict[str, int]
+    run_id: int | None = None
+    written: int = 0  # outbox rows this invocation inserted
+    skipped: int = 0  # candidates already written by an earlier, interrupted attempt
+    send_at: dt.datetime | None = None
+    deferred: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_spec(store: Store, playbook_id: str, *, live_only: bool) -> tuple[PlaybookSpec, int]:
+    with store.session() as s:
+        pb = s.get(Playbook, playbook_id)
+        if pb is None:
+            raise LifecycleError(f"no playbook {playbook_id!r} (see 'panhuo playbook list')")
+        if pb.state != "live" or pb.live_version is None:
+            if live_only:
+                raise LifecycleError(f"playbook {playbook_id!r} is {pb.state}, not live: only a live playbook runs "
+                                     f"(approve and activate it first); nothing was written")
+            number = pb.live_version or pb.current_version
+        else:
+            number = pb.live_version
+        v = s.get(PlaybookVersion, (playbook_id, number))
+        assert v is not None
+        return PlaybookSpec.model_validate(v.parsed), number
+
+
+def plan_run(
+    ws: Workspace,
+    store: Store,
+    spec: PlaybookSpec,
+    version: int,
+    as_of: dt.date,
+    run_key: str,
+    *,
+    now: dt.datetime | None = None,
+    benefit_risk: dict[str, str] | None = None,
+    tags_file: Path | None = None,
+    exclude_run: int | None = None,
+) -> Plan:
+    """Candidates, guardrails and assignment for one run, set-based; reads the store, writes nothing."""
+    from panhuo.engines import connect
+
+    settings = ws.settings.runs
+    now = (now or now_shanghai()).astimezone(now_shanghai().tzinfo)
+    send_at, inside = send_window.send_time(spec, now)
+    ctx = guardrails.GuardContext(spec=spec, settings=settings, now=now, send_at=send_at, inside_window=inside,
+                                  benefit_risk=benefit_risk if benefit_risk is not None else settings.benefit_risk)
+    con = connect(ws.settings.engine, ws.tmp_dir)
+    cand = candidate_table(ws, con, spec, as_of, tags_file=tags_file).to_pyarrow()
+    ids_all = cand.column("customer_id").to_pylist()
+    gc = asg.global_control(ids_all, settings.global_salt, settings.global_control_share)
+    cand = cand.append_column("_gc", pa.array(gc, pa.bool_()))
+    with store.session() as s:
+        counts = frequency.contact_counts(s, send_at, exclude_run)
+    t = ibis.memtable(cand)
+    c = ibis.memtable(counts).rename(_cid="customer_id")
+    t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
+    t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
+    out = con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))
+    ids = out.column("customer_id").to_pylist()
+    guard = out.column("guardrail").to_pylist()
+    n = len(ids)
+    group = np.full(n, "", dtype=object)
+    arm = np.full(n, None, dtype=object)
+    prop = np.zeros(n, dtype=np.float64)
+    gcm = np.array([g == "global_control" for g in guard], dtype=bool)
+    group[gcm], prop[gcm] = "global_control", settings.global_control_share
+    ok = np.array([g is None for g in guard], dtype=bool)
+    if ok.any():
+        pick = [ids[i] for i in np.flatnonzero(ok)]
+        a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, asg.arm_probabilities(spec))
+        group[ok], arm[ok], prop[ok] = a.group, a.arm, a.propensity
+    return Plan(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
+                ids=ids, channel=out.column("channel").to_pylist(), guardrail=guard,
+                reason=out.column("reason").to_pylist(), group=group, arm=arm, propensity=prop, seed=settings.seed)
+
+
+def _report(plan: Plan, **kw: Any) -> RunReport:
+    return RunReport(playbook_id=plan.spec.id, version=plan.version, as_of=plan.as_of, run_key=plan.run_key,
+                     funnel=plan.funnel(), reasons=dict(plan.reasons), send_at=plan.send_at,
+                     deferred=not plan.inside_window, **kw)
+
+
+def dry_run(
+    ws: Workspace, playbook_id: str, as_of: dt.date, *, now: dt.datetime | None = None,
+    benefit_risk: dict[str, str] | None = None, tags_file: Path | None = None,
+) -> RunReport:
+    """The funnel a run would produce now (the live version, else the latest); writes nothing."""
+    store = open_store(ws)
+    try:
+        spec, version = _load_spec(store, playbook_id, live_only=False)
+        plan = plan_run(ws, store, spec, version, as_of, as_of.isoformat(), now=now, benefit_risk=benefit_risk,
+                        tags_file=tags_file)
+        return _report(plan)
+    finally:
+        store.dispose()
+
+
+def _run_row(store: Store, playbook_id: str, version: int, as_of: dt.date, run_key: str, actor: str) -> Run:
+    with store.session() as s:
+        insert_ignore(s, Run.__table__, [{  # type: ignore[arg-type]
+            "playbook_id": playbook_id, "playbook_version": version, "run_key": run_key, "as_of": as_of,
+            "started_at": now_shanghai(), "state": "running", "candidates": 0, "holdout": 0, "sends": 0,
+        }])
+        run = s.execute(select(Run).where(Run.playbook_id == playbook_id, Run.run_key == run_key)).scalar_one()
+        if run.as_of != as_of:
+            raise LifecycleError(f"run key {run_key!r} of {playbook_id!r} was used for as-of {run.as_of}, "
+                                 f"not {as_of}: pick another --run-key")
+        if run.state == "running" and run.finished_at is None:
+            record(s, actor=actor, action="run.attempt", entity="run", entity_id=f"{playbook_id}/{run_key}",
+                   after={"run_id": run.id, "version": run.playbook_version, "as_of": as_of.isoformat()})
+        return run
+
+
+def _rows(plan: Plan, run: Run, lo: int, hi: int, keys: list[str], created: dt.datetime
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    spec, decisions, assigns, outbox = plan.spec, [], [], []
+    arms = {a.id: a for a in spec.method.arms or []}
+    for i in range(lo, hi):
+        cid, grp = plan.ids[i], plan.group[i]
+        if plan.guardrail[i] is not None:
+            decisions.append({"run_id": run.id, "customer_id": cid, "guardrail": plan.guardrail[i],
+                              "outcome": "blocked", "reason": plan.reason[i]})
+        elif grp == "holdout":
+            decisions.append({"run_id": run.id, "customer_id": cid, "guardrail": "assignment",
+                              "outcome": "holdout", "reason": "holdout"})
+        else:
+            deferred = not plan.inside_window
+            decisions.append({"run_id": run.id, "customer_id": cid, "guardrail": "send_window" if deferred
+                              else "assignment", "outcome": "deferred" if deferred else "send",
+                              "reason": send_window.DEFER_REASON if deferred else "ok"})
+            a = arms.get(plan.arm[i] or "")
+            items = (a.items if a is not None and a.items else None) or spec.benefit.items
+            channel = plan.channel[i] or ""
+            outbox.append({"run_id": run.id, "playbook_id": spec.id, "customer_id": cid, "channel": channel,
+                           "arm": plan.arm[i], "benefit_id": items[0],
+                           "content": placeholder_content(spec.name, channel, items[0]),
+                           "idempotency_key": keys[i - lo], "status": "pending", "send_after": plan.send_at,
+                           "created_at": created})
+        if grp:
+            assigns.append({"run_id": run.id, "customer_id": cid, "grp": grp, "arm": plan.arm[i],
+                            "propensity": float(plan.propensity[i]), "seed": plan.seed})
+    return decisions, assigns, outbox
+
+
+def run_playbook(
+    ws: Workspace,
+    playbook_id: str,
+    as_of: dt.date,
+    run_key: str | None = None,
+    *,
+    actor: str | None = None,
+    now: dt.datetime | None = None,
+    benefit_risk: dict[str, str] | None = None,
+    tags_file: Path | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Run a live playbook at ``as_of``: decisions, assignments and outbox rows, idempotent and resumable.
+
+    Raises
+    ------
+    LifecycleError
+        The playbook does not exist or is not live (nothing is written).
+    """
+    key = run_key or as_of.isoformat()
+    store = open_store(ws)
+    try:
+        spec, version = _load_spec(store, playbook_id, live_only=True)
+        with store.session() as s:
+            old = s.execute(select(Run).where(Run.playbook_id == playbook_id, Run.run_key == key)).scalar_one_or_none()
+            if old is not None:
+                version = old.playbook_version  # a resumed run keeps the version it started with
+                spec = PlaybookSpec.model_validate(s.get(PlaybookVersion, (playbook_id, version)).parsed)  # type: ignore[union-attr]
+        run = _run_row(store, playbook_id, version, as_of, key, actor or "system")
+        plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
+                        tags_file=tags_file, exclude_run=run.id)
+        with store.session() as s:
+            done = int(s.execute(select(func.count()).select_from(Decision).where(Decision.run_id == run.id)).scalar_one())
+        n, size, written = len(plan.ids), ws.settings.runs.batch_size, 0
+        created = now_shanghai()
+        if progress:
+            progress(min(done, n), n)
+        for lo in range(min(done, n), n, size):
+            hi = min(lo + size, n)
+            keys = idempotency_keys(playbook_id, plan.ids[lo:hi], key)
+            decisions, assigns, outbox = _rows(plan, run, lo, hi, keys, created)
+            with store.session() as s:
+                insert_ignore(s, Decision.__table__, decisions)  # type: ignore[arg-type]
+                insert_ignore(s, Assignment.__table__, assigns)  # type: ignore[arg-type]
+                insert_ignore(s, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
+            written += len(outbox)
+            if progress:
+                progress(hi, n)
+        report = _report(plan, run_id=run.id, written=written, skipped=min(done, n))
+        _finish(store, run, plan, report, actor or "system")
+        return report
+    finally:
+        store.dispose()
+
+
+def _finish(store: Store, run: Run, plan: Plan, report: RunReport, actor: str) -> None:
+    funnel = dict(report.funnel)
+    with store.session() as s:
+        row = s.get(Run, run.id)
+        assert row is not None
+        first = row.state != "done"
+        row.state, row.finished_at = "done", now_shanghai()
+        row.candidates, row.holdout, row.sends = len(plan.ids), funnel["holdout"], funnel["sends"]
+        row.funnel = {"stages": [[k, v] for k, v in report.funnel], "reasons": report.reasons}
+        if first:
+            record(s, actor=actor, action="run.finish", entity="run", entity_id=f"{plan.spec.id}/{plan.run_key}",
+                   after={"run_id": run.id, "funnel": row.funnel})

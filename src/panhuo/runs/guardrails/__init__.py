@@ -1,0 +1,71 @@
+"""Guardrails (DESIGN.md section 5) in one place, applied set-based to the whole candidate set.
+
+One module per rule, evaluated in this order; the first rule that blocks a customer decides, and its
+reason code is recorded:
+
+1. ``global_control`` — the persistent global control group no playbook touches;
+2. ``consent`` — consent (and reach) per channel; picks the channel;
+3. ``dormant`` — dormant accounts only through an ``activation_invite`` playbook;
+4. ``suitability`` — product offers: risk level vs rating, expired assessments;
+5. ``frequency`` — caps per customer per day/week/month (contact log + queued messages);
+6. ``send_window`` — quiet hours and the send window (defer or skip);
+7. ``one_per_run`` — one message per customer per playbook run.
+
+:func:`apply` compiles every rule into one Ibis expression (a ``CASE`` per output column) over the
+candidate table, so the engine evaluates all customers in one query, never a Python loop per customer.
+:func:`funnel` counts candidates left after each rule.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import ibis
+
+from panhuo.runs.guardrails import (
+    consent,
+    dormant,
+    frequency,
+    global_control,
+    one_per_run,
+    send_window,
+    suitability,
+)
+from panhuo.runs.guardrails.base import GuardContext
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+__all__ = ["ORDER", "REASONS", "GuardContext", "apply", "funnel"]
+
+ORDER: tuple[ModuleType, ...] = (global_control, consent, dormant, suitability, frequency, send_window, one_per_run)
+REASONS: dict[str, tuple[str, ...]] = {m.NAME: m.REASONS for m in ORDER}
+
+
+def apply(t: ir.Table, ctx: GuardContext) -> ir.Table:
+    """``customer_id, channel, guardrail, reason`` for every row of ``t`` (guardrail/reason null: passed).
+
+    ``t`` holds the candidates with their tags and the joined columns ``_gc`` (global control),
+    ``_n_day``/``_n_week``/``_n_month`` (contact counts) and ``_dup`` (a repeated customer).
+    """
+    branches: list[tuple[ir.BooleanValue, str, str]] = []
+    for rule in ORDER:
+        branches.extend((cond, rule.NAME, reason) for cond, reason in rule.checks(t, ctx))
+    null = ibis.null("string")
+    if branches:
+        guard = ibis.cases(*[(c, ibis.literal(name)) for c, name, _ in branches], else_=null)
+        reason = ibis.cases(*[(c, ibis.literal(r)) for c, _, r in branches], else_=null)
+    else:
+        guard, reason = null, null
+    return t.select(t.customer_id, channel=consent.channel_expr(t, ctx), guardrail=guard, reason=reason)
+
+
+def funnel(candidates: int, blocked: dict[str, int]) -> list[tuple[str, int]]:
+    """``[("candidates", n), ("after global_control", n1), ...]`` from the blocked count per rule."""
+    rows = [("candidates", candidates)]
+    left = candidates
+    for rule in ORDER:
+        left -= blocked.get(rule.NAME, 0)
+        rows.append((f"after {rule.NAME}", left))
+    return rows

@@ -1,0 +1,50 @@
+"""The transactional outbox: idempotency keys and conflict-ignoring batch inserts.
+
+A message's key is ``sha256(playbook \\x1f customer \\x1f run key)`` (hex): the same customer in the
+same playbook run always has the same key, and ``outbox.idempotency_key`` is UNIQUE. Rows are
+inserted with ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL) / ``INSERT OR IGNORE`` semantics
+(SQLite's ``ON CONFLICT DO NOTHING``), so a retried batch writes nothing twice. Decisions and
+assignments are keyed by (run, customer) and inserted the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+__all__ = ["idempotency_key", "idempotency_keys", "insert_ignore", "placeholder_content"]
+
+_SEP = "\x1f"
+
+
+def idempotency_key(playbook_id: str, customer_id: str, run_key: str) -> str:
+    """The outbox key of one message: hex sha256 of (playbook, customer, run key)."""
+    return hashlib.sha256(f"{playbook_id}{_SEP}{customer_id}{_SEP}{run_key}".encode()).hexdigest()
+
+
+def idempotency_keys(playbook_id: str, customer_ids: Sequence[str], run_key: str) -> list[str]:
+    """:func:`idempotency_key` for many customers."""
+    sha = hashlib.sha256
+    return [sha(f"{playbook_id}{_SEP}{c}{_SEP}{run_key}".encode()).hexdigest() for c in customer_ids]
+
+
+def placeholder_content(playbook_name: str, channel: str, benefit_id: str | None) -> str:
+    """Stand-in message text until templates (panhuo.content) render the real one."""
+    offer = f" [{benefit_id}]" if benefit_id else ""
+    return f"{playbook_name}{offer} ({channel})"
+
+
+def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``, silently skipping rows whose key already exists."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).on_conflict_do_nothing(), list(rows))
