@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from panhuo.calendar.overrides import CalendarOverrideError, load_override_file
 from panhuo.calendar.service import (
-    years_before,
     SHIPPED_OVERRIDE_FILE,
     TradingCalendar,
     YearCoverage,
@@ -18,6 +17,7 @@ from panhuo.calendar.service import (
     calendar_for,
     get_calendar,
     shanghai_today,
+    years_before,
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from panhuo.cli._common import console, parse_date_option, progress_bar, status_progress, workspace
-from panhuo.errors import ConfigError
+from panhuo.warehouse.export import check_export_path
 
 if TYPE_CHECKING:
     from panhuo.status.history import StatusResult
@@ -90,8 +90,8 @@ def register(app: typer.Typer) -> None:
         from panhuo.status.summary import summarize
 
         day = parse_date_option(as_of)
-        if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
-            raise ConfigError(f"--out {out}: the file must end in .parquet or .csv")
+        if out is not None:
+            check_export_path(out)  # before any work
         ws = workspace()
         con = connect(ws.settings.engine, ws.tmp_dir)
         with progress_bar() as bar:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from panhuo.cli._common import console, parse_date_option, progress_bar, workspace
 from panhuo.errors import ConfigError
+from panhuo.warehouse.export import check_export_path
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -99,8 +100,8 @@ def register(app: typer.Typer) -> None:
         from panhuo.tags.store import compute_tags
 
         day = parse_date_option(as_of)
-        if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
-            raise ConfigError(f"--out {out}: the file must end in .parquet or .csv")
+        if out is not None:
+            check_export_path(out)  # before any work
         ws = workspace()
         con = connect(ws.settings.engine, ws.tmp_dir)
         with progress_bar() as bar:

@@ -31,8 +31,8 @@ from panhuo.contract.readers import (
     discover_catalog,
     read_raw,
     sha256_of,
+    transcode_to_utf8,
 )
-from panhuo.contract.readers import transcode_to_utf8
 from panhuo.contract.schema import TABLES, Table
 from panhuo.errors import ConfigError, ContractError, ContractIssue
 from panhuo.warehouse import LoadManifest, TableRecord, Warehouse

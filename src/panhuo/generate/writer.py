@@ -20,8 +20,8 @@ from types import TracebackType
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from panhuo._io import fsync_dir

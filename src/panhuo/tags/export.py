@@ -1,7 +1,7 @@
 """Export a stored tag snapshot to Parquet or CSV with money as exact decimals.
 
 Money columns leave as ``<name>`` (without ``_fen``) in ``decimal128(18, 2)`` (Parquet) or text with
-two decimals (CSV), through the status export's exact fen conversion (never via float). The file is
+two decimals (CSV), through :mod:`panhuo.warehouse.export`'s exact fen conversion (never via float). The file is
 written to a temporary sibling and renamed into place.
 """
 
@@ -12,14 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 
-from panhuo._io import atomic_path
-from panhuo.errors import ConfigError
-from panhuo.status.export import MONEY_TYPE, fen_array_to_decimal
 from panhuo.tags.catalogue import TAGS
 from panhuo.tags.store import load_tags
+from panhuo.warehouse.export import MONEY_TYPE, check_export_path, write_export
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -35,16 +31,6 @@ EXPORT_SCHEMA = pa.schema(
 )
 
 
-def _convert(batch: pa.RecordBatch) -> pa.Table:
-    t = pa.Table.from_batches([batch])
-    cols: dict[str, pa.Array | pa.ChunkedArray] = {"customer_id": t["customer_id"].cast(pa.string())}
-    for s in TAGS:
-        col = t[s.stored]
-        cols[s.name] = fen_array_to_decimal(col) if s.kind == "money" else col.cast(s.arrow_type)
-    cols["as_of"] = t["as_of"].cast(pa.date32())
-    return pa.table(cols, schema=EXPORT_SCHEMA)
-
-
 def export_tags(ws: Workspace, con: BaseBackend, out: Path, as_of: dt.date | None = None) -> int:
     """Write the stored tags (latest snapshot on or before ``as_of``) to ``out`` (.parquet or .csv); returns rows.
 
@@ -55,18 +41,5 @@ def export_tags(ws: Workspace, con: BaseBackend, out: Path, as_of: dt.date | Non
     WarehouseError
         No tags stored on or before ``as_of``.
     """
-    out = Path(out)
-    kind = out.suffix.lower()
-    if kind not in (".parquet", ".csv"):
-        raise ConfigError(f"--out {out}: the file must end in .parquet or .csv")
-    snap = load_tags(ws, con, as_of).order_by("customer_id")
-    rows = 0
-    with atomic_path(out) as tmp:
-        writer: pq.ParquetWriter | pcsv.CSVWriter
-        writer = pq.ParquetWriter(tmp, EXPORT_SCHEMA) if kind == ".parquet" else pcsv.CSVWriter(str(tmp), EXPORT_SCHEMA)
-        with writer:
-            for batch in snap.to_pyarrow_batches():
-                table = _convert(batch)
-                rows += table.num_rows
-                writer.write_table(table)
-    return rows
+    check_export_path(out)
+    return write_export(load_tags(ws, con, as_of).order_by("customer_id"), Path(out), EXPORT_SCHEMA)
