@@ -16,7 +16,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from panhuo.cli._common import console, err_console
+from panhuo.cli._common import console, err_console, parse_date_option, workspace
 from panhuo.cli._store import AsUser, store
 from panhuo.playbooks.errors import PlaybookError
 from panhuo.playbooks.loader import load_playbook
@@ -141,7 +141,9 @@ def approve_cmd(
 ) -> None:
     """Approve the version in review (compliance role; never the version's own author)."""
     with store().session() as s:
-        state = _repo().approve(s, playbook_id, actor=as_user, note=note).state
+        ws = workspace()
+        state = _repo().approve(s, playbook_id, actor=as_user, note=note, content_settings=ws.settings.content,
+                                templates_dir=ws.root / "templates").state
     _done("approved", playbook_id, state, as_user)
 
 
@@ -187,6 +189,47 @@ def retire_cmd(
     with store().session() as s:
         state = _repo().retire(s, playbook_id, actor=as_user, reason=reason).state
     _done("retired", playbook_id, state, as_user)
+
+
+@playbook_app.command("preview")
+def preview_cmd(
+    target: Annotated[str, typer.Argument(help="a playbook id (its current version) or a playbook YAML file")],
+    customer: Annotated[str | None, typer.Option("--customer", help="customer id (default: a random one)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="tag snapshot on or before this date")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="make the random customer repeatable")] = None,
+) -> None:
+    """Render the playbook's message per channel for one customer, masked, with SMS length and segments."""
+    from panhuo.content.preview import build_preview
+    from panhuo.playbooks.loader import LoadedPlaybook, validate_playbook
+
+    if Path(target).is_file():
+        loaded = load_playbook(target)
+    else:
+        with store().session() as s:
+            v = _repo().get_version(s, target)
+            label, text = f"{v.playbook_id} v{v.version}", v.yaml_text
+        loaded = LoadedPlaybook(spec=validate_playbook(text, label), text=text, source=label)
+    day = parse_date_option(as_of) if as_of else None
+    p = build_preview(workspace(), loaded, customer_id=customer, as_of=day, seed=seed)
+    console.print(Text.assemble(("preview ", "bold"), (p.playbook_id, "bold"), f"  ({p.source})  customer ",
+                                (p.customer_id, "bold"), f"  tags as of {p.as_of}  benefit {p.benefit_name}"))
+    for m in p.messages:
+        t = Table(title=f"{m.channel}", show_header=False, title_justify="left")
+        t.add_column("part", style="dim")
+        t.add_column("text", overflow="fold")
+        for part, text in m.parts.items():
+            t.add_row(part, Text(text))
+        if m.sms is not None:
+            style = "green" if m.sms.ok else "bold red"
+            t.add_row("length", Text(f"{m.sms.chars} characters, {m.sms.segments} segment(s) "
+                                     f"(max {m.sms.max_segments})", style=style))
+        console.print(t)
+        for issue in m.problems:
+            err_console.print(Text(f"  ! {issue}", style="red"))
+    for ch in p.channels_without_template:
+        console.print(Text(f"{ch}: no template in content: (nothing to preview)", style="yellow"))
+    if any(m.problems for m in p.messages):
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ from panhuo.content.render import (
     sms_rules,
     template_sources,
 )
-from panhuo.content.review import check_playbook_content, check_parsed_content
+from panhuo.content.review import check_parsed_content, check_playbook_content
 from panhuo.content.sandbox import MESSAGE_VARIABLES, allowed_variables, make_environment
 from panhuo.content.sms import SmsLength, SmsRules, finalise_sms, measure, sms_length, sms_segments
 from panhuo.content.spec import ContentSpec

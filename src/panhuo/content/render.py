@@ -263,6 +263,8 @@ def render_content(
     out: dict[str, RenderedMessage] = {}
     for src in sources:
         msg = out.setdefault(src.channel, RenderedMessage(src.channel))
+        if src.channel == "wechat" and content.wechat is not None:
+            msg.parts.setdefault("template_id", content.wechat.template_id)
         try:
             text = env.from_string(src.text).render(dict(variables)).strip()
         except (SecurityError, UndefinedError) as exc:

@@ -117,9 +117,16 @@ def add_version(session: Session, loaded: LoadedPlaybook, *, actor: str | None) 
 
 
 def transition(
-    session: Session, playbook_id: str, action: str, *, actor: str | None, reason: str | None = None
+    session: Session, playbook_id: str, action: str, *, actor: str | None, reason: str | None = None,
+    content_settings: Any = None, templates_dir: Any = None,
 ) -> Playbook:
-    """Apply lifecycle ``action`` as ``actor``; checks roles, four eyes and the state machine, then audits."""
+    """Apply lifecycle ``action`` as ``actor``; checks roles, four eyes and the state machine, then audits.
+
+    Approval also runs the content review (:func:`panhuo.content.check_parsed_content`: wording that
+    promises returns or no loss, unknown variables, sandbox rules, SMS signature and 回T退订) on the
+    version under review, with ``content_settings`` (``content`` of panhuo.yaml; default settings when
+    None), and refuses with every issue listed.
+    """
     user = _actor(session, actor, action)
     pb = get_playbook(session, playbook_id, lock=True)
     target = next_state(pb.state, action)
@@ -134,6 +141,7 @@ def transition(
                 f"four eyes: {user.name!r} wrote version {version.version} of {pb.id!r} and cannot approve it; "
                 f"another user with the compliance role must"
             )
+        _review_content(version, content_settings, templates_dir)
         extra = {"approved_version": version.version, "author": version.author, "content_hash": version.content_hash}
     elif action == "reject":
         if not reason or not reason.strip():
@@ -154,12 +162,27 @@ def transition(
     return pb
 
 
+def _review_content(version: PlaybookVersion, settings: Any, templates_dir: Any) -> None:
+    from panhuo.content.review import check_parsed_content
+
+    issues = check_parsed_content(version.parsed or {}, version.yaml_text, f"{version.playbook_id} v{version.version}",
+                                  settings, templates_dir=templates_dir)
+    if issues:
+        listed = "\n".join(f"  - {i}" for i in issues)
+        raise LifecycleError(f"cannot approve {version.playbook_id!r} v{version.version}: its content fails the "
+                             f"review ({len(issues)} issue(s)); reject it with a reason\n{listed}")
+
+
 def submit(session: Session, playbook_id: str, *, actor: str | None) -> Playbook:
     return transition(session, playbook_id, "submit", actor=actor)
 
 
-def approve(session: Session, playbook_id: str, *, actor: str | None, note: str | None = None) -> Playbook:
-    return transition(session, playbook_id, "approve", actor=actor, reason=note)
+def approve(
+    session: Session, playbook_id: str, *, actor: str | None, note: str | None = None,
+    content_settings: Any = None, templates_dir: Any = None,
+) -> Playbook:
+    return transition(session, playbook_id, "approve", actor=actor, reason=note,
+                      content_settings=content_settings, templates_dir=templates_dir)
 
 
 def reject(session: Session, playbook_id: str, *, actor: str | None, reason: str) -> Playbook:

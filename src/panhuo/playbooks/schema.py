@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from panhuo.content.spec import ContentSpec
+
 __all__ = [
     "CHANNELS",
     "HHMM",
@@ -38,6 +40,7 @@ __all__ = [
     "BehaviourTiming",
     "BenefitSpec",
     "ChannelSpec",
+    "ContentSpec",
     "LifecycleTiming",
     "MarketEventTiming",
     "MethodSpec",
@@ -294,3 +297,4 @@ class PlaybookSpec(_Strict):
     benefit: BenefitSpec
     channel: ChannelSpec
     method: MethodSpec
+    content: ContentSpec | None = Field(None, description="templates per channel (panhuo.content), optional")
