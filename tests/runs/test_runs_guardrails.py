@@ -174,3 +174,14 @@ def test_funnel_adds_up_and_dry_run_writes_nothing(sqlite_ws: Workspace, tmp_pat
     assert sum(d[1] == "holdout" for d in dec.values()) == counts["holdout"]
     assert len(_outbox(ws)) == counts["sends"]
     assert all(r in {x for rs in REASONS.values() for x in rs} for r in real.reasons)
+
+
+def test_catalogue_products_are_checked_for_suitability(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    from panhuo.runs.engine import product_risk
+
+    risk = product_risk(sqlite_ws)
+    assert risk.get("new-fund-intro") == "R3" and "market-weekly-news" not in risk
+    ws = _set(sqlite_ws, global_control_share=0.0)
+    make_live(ws, tmp_path, pid="fund-launch", items="new-fund-intro", holdout=0.0)
+    report = run_playbook(ws, "fund-launch", AS_OF, now=NOW)
+    assert report.reasons.get("suitability_risk_above_level", 0) > 0

@@ -45,7 +45,7 @@ from panhuo.store.models import Playbook, PlaybookVersion, now_shanghai
 if TYPE_CHECKING:
     from panhuo.config import Workspace
 
-__all__ = ["Plan", "RunReport", "dry_run", "plan_run", "run_playbook"]
+__all__ = ["Plan", "RunReport", "dry_run", "plan_run", "product_risk", "run_playbook"]
 
 Progress = Callable[[int, int], None]
 
@@ -121,6 +121,22 @@ def _load_spec(store: Store, playbook_id: str, *, live_only: bool) -> tuple[Play
         return PlaybookSpec.model_validate(v.parsed), number
 
 
+def product_risk(ws: Workspace) -> dict[str, str]:
+    """Risk ratings of the product offers: the benefit catalogue's ``product`` items, plus ``runs.benefit_risk``.
+
+    Only products make an offer subject to suitability; content kinds (news, education, ...) carry R1
+    in the catalogue but are not product offers. Settings win over the catalogue for the same id.
+    """
+    ratings: dict[str, str] = {}
+    try:
+        from panhuo.benefits.catalogue import load_catalogue
+    except ImportError:  # the catalogue is optional: settings alone then
+        load_catalogue = None  # type: ignore[assignment]
+    if load_catalogue is not None:
+        ratings = {b.id: f"R{int(b.risk)}" for b in load_catalogue(ws) if b.kind == "product" and b.risk}
+    return {**ratings, **ws.settings.runs.benefit_risk}
+
+
 def plan_run(
     ws: Workspace,
     store: Store,
@@ -141,7 +157,7 @@ def plan_run(
     now = (now or now_shanghai()).astimezone(now_shanghai().tzinfo)
     send_at, inside = send_window.send_time(spec, now)
     ctx = guardrails.GuardContext(spec=spec, settings=settings, now=now, send_at=send_at, inside_window=inside,
-                                  benefit_risk=benefit_risk if benefit_risk is not None else settings.benefit_risk)
+                                  benefit_risk=benefit_risk if benefit_risk is not None else product_risk(ws))
     con = connect(ws.settings.engine, ws.tmp_dir)
     cand = candidate_table(ws, con, spec, as_of, tags_file=tags_file).to_pyarrow()
     ids_all = cand.column("customer_id").to_pylist()

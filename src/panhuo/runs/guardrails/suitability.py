@@ -3,8 +3,9 @@
 A playbook offers a product when one of its benefit items (or its arms' items) has a risk rating
 R1-R5. Such a playbook never reaches a customer whose risk level C1-C5 is below the highest rating
 offered, whose risk level is unknown, or whose assessment has expired (the ``assessment_expired``
-tag). Ratings come from ``GuardContext.benefit_risk``: a plain dict of benefit id -> rating for now
-(``runs.benefit_risk`` in settings), until the benefit catalogue (panhuo.benefits) provides them.
+tag). Ratings come from ``GuardContext.benefit_risk``, a plain dict of benefit id -> rating: the
+engine fills it from the benefit catalogue's ``product`` items plus ``runs.benefit_risk`` in settings
+(:func:`panhuo.runs.engine.product_risk`).
 The check uses the highest rating over all arms (conservative: a customer suitable for one arm but
 not another is held back from both).
 """
