@@ -17,7 +17,7 @@ from panhuo.content import (
     message_variables,
     render_content,
 )
-from panhuo.playbooks.loader import validate_playbook, LoadedPlaybook
+from panhuo.playbooks.loader import LoadedPlaybook, validate_playbook
 
 __all__: list[str] = []
 
@@ -164,3 +164,15 @@ def test_content_section_is_optional_and_strict() -> None:
 
     with pytest.raises(PlaybookError, match="content.sms"):
         validate_playbook(IPO + "content:\n  sms: {template: a, file: b.j2}\n", "x.yaml")
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["保{{ '' }}本", "{{ '稳' }}{{ '赚' }}", "{{ '\\u4fdd' ~ '本' }}", "零{% if app_user %}风险{% endif %}", "无\n风险"],
+)
+def test_phrases_assembled_from_template_pieces_are_refused(template: str) -> None:
+    assert any("forbidden wording" in p for p in _sms(template)), template
+
+
+def test_a_variable_between_two_characters_is_not_a_phrase() -> None:
+    assert _sms("保{{ benefit_name }}本") == []

@@ -55,7 +55,7 @@ def _message(err: Any) -> str:
     if kind == "literal_error":
         return f"{value!r} is not one of {str((err.get('ctx') or {}).get('expected', '')).replace(chr(39), '')}"
     msg = str(err["msg"])
-    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+    return msg.removeprefix("Value error, ")
 
 
 def parse_catalogue(text: str, file: str) -> list[tuple[BenefitItem, int | None]]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from panhuo.config import Workspace
     from panhuo.playbooks.loader import LoadedPlaybook
 
-__all__ = ["Preview", "build_preview", "customer_tags", "customer_phone"]
+__all__ = ["Preview", "build_preview", "customer_phone", "customer_tags"]
 
 
 @dataclass
@@ -55,7 +55,7 @@ def customer_tags(
     n = int(t.count().to_pyarrow().as_py())
     if n == 0:
         raise ConfigError("the tag snapshot has no customers")
-    k = random.Random(seed).randrange(n)  # noqa: S311 (a sample, not a secret)
+    k = random.Random(seed).randrange(n)
     return t.order_by("customer_id").limit(1, offset=k).to_pyarrow().to_pylist()[0]
 
 

@@ -23,7 +23,7 @@ from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 
 from panhuo.content.errors import ContentError, ContentIssue
 from panhuo.content.masking import format_fen, mask_name, mask_phone
-from panhuo.content.sandbox import allowed_variables, make_environment, parse, static_issues
+from panhuo.content.sandbox import allowed_variables, literal_text, make_environment, parse, static_issues
 from panhuo.content.sms import SmsLength, SmsRules, finalise_sms, measure
 from panhuo.content.spec import ContentSpec
 from panhuo.content.wording import find_forbidden
@@ -185,8 +185,17 @@ def check_content(
     allowed = allowed if allowed is not None else allowed_variables()
     sources, issues = template_sources(content, file=file, yaml_text=yaml_text, templates_dir=templates_dir)
     for src in sources:
+        seen = set()
         for hit in find_forbidden(src.text, s.forbidden_phrases):
+            seen.add((hit.phrase, hit.line))
             issues.append(src.issue(hit.line, f"{hit}: wording that promises returns or no loss is not allowed"))
+        assembled, char_lines = literal_text(env, src.text)
+        for hit in find_forbidden(assembled, s.forbidden_phrases):
+            line = char_lines[hit.start] if hit.start < len(char_lines) else None
+            if (hit.phrase, line) not in seen:
+                seen.add((hit.phrase, line))
+                issues.append(src.issue(line, f"forbidden wording {hit.phrase!r} assembled from the template's text and "
+                                              f"string literals: wording that promises returns or no loss is not allowed"))
         for st in static_issues(env, src.text, allowed):
             issues.append(src.issue(st.line, st.reason))
         tree, _ = parse(env, src.text)

@@ -26,7 +26,15 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from panhuo.content.masking import format_fen, mask_name, mask_phone
 
-__all__ = ["MESSAGE_VARIABLES", "StaticIssue", "allowed_variables", "make_environment", "parse", "static_issues"]
+__all__ = [
+    "MESSAGE_VARIABLES",
+    "StaticIssue",
+    "allowed_variables",
+    "literal_text",
+    "make_environment",
+    "parse",
+    "static_issues",
+]
 
 #: variables every message has besides the tags; ``phone`` and ``customer_name`` arrive masked
 MESSAGE_VARIABLES: dict[str, str] = {
@@ -125,3 +133,46 @@ def static_issues(
             issues.append(StaticIssue(node.lineno, f"unknown filter {node.name!r}: one of {', '.join(sorted(env.filters))}"))
     issues.sort(key=lambda i: (i.line or 0, i.reason))
     return list(dict.fromkeys(issues))
+
+
+_KEYWORDS = frozenset({"if", "else", "elif", "and", "or", "not", "is", "in", "true", "false", "none", "True", "False",
+                       "None"})
+
+
+def literal_text(env: ImmutableSandboxedEnvironment, text: str) -> tuple[str, list[int]]:
+    """The template's fixed text with the string literals of its tags spliced in where they stand, and
+    the template line of each character.
+
+    ``保{{ '' }}本`` and ``{{ '稳' }}{{ '赚' }}`` read ``保本`` and ``稳赚``, so the wording check sees
+    phrases assembled from pieces; an expression that holds a variable leaves a break (U+0000), so
+    ``保{{ benefit_name }}本`` is not read as ``保本``. Comments are dropped (the source check sees them).
+    """
+    out: list[str] = []
+    lines: list[int] = []
+
+    def add(value: str, line: int) -> None:
+        for ch in value:
+            out.append(ch)
+            lines.append(line)
+            if ch == "\n":
+                line += 1
+
+    try:
+        tokens = [(t.lineno, t.type, t.value) for t in env.lexer.tokenize(text)]  # string values unescaped
+    except TemplateSyntaxError:
+        return "", []
+    in_var, dynamic = False, False
+    for lineno, kind, value in tokens:
+        if kind == "data":
+            add(value, lineno)
+        elif kind == "variable_begin":
+            in_var, dynamic = True, False
+        elif kind == "variable_end":
+            if dynamic:
+                add("\x00", lineno)
+            in_var = False
+        elif kind == "string":
+            add(str(value), lineno)
+        elif kind == "name" and in_var and value not in _KEYWORDS:
+            dynamic = True
+    return "".join(out), lines

@@ -20,7 +20,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["AppPushContent", "CallContent", "ContentSpec", "SmsContent", "TEMPLATE_FILE", "WechatContent"]
+__all__ = ["TEMPLATE_FILE", "AppPushContent", "CallContent", "ContentSpec", "SmsContent", "WechatContent"]
 
 TEMPLATE_FILE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.j2$"
 _Text = Annotated[str, Field(min_length=1, max_length=4000)]

@@ -50,12 +50,14 @@ def normalise(text: str) -> str:
 
 @dataclass(frozen=True)
 class WordingHit:
-    """A forbidden ``phrase`` found at 1-based ``line`` and ``col`` of the text; ``found`` as written."""
+    """A forbidden ``phrase`` found at 1-based ``line`` and ``col`` of the text (``start``: its offset);
+    ``found`` as written."""
 
     phrase: str
     line: int
     col: int
     found: str
+    start: int = 0
 
     def __str__(self) -> str:
         shown = f" (written {self.found!r})" if normalise(self.found) != self.found else ""
@@ -80,7 +82,7 @@ def find_forbidden(text: str, phrases: Iterable[str] = DEFAULT_FORBIDDEN) -> lis
             a, b = origin[start], origin[start + len(key) - 1]
             line = text.count("\n", 0, a) + 1
             col = a - (text.rfind("\n", 0, a) + 1) + 1
-            hits.append(WordingHit(phrase, line, col, text[a : b + 1]))
+            hits.append(WordingHit(phrase, line, col, text[a : b + 1], a))
             start = flat.find(key, start + 1)
     hits.sort(key=lambda h: (h.line, h.col, h.phrase))
     return hits
