@@ -59,3 +59,21 @@ def test_run_writes_once_and_records_the_version(run_ws: Workspace, tmp_path: Pa
             assert props["holdout"] == pytest.approx(0.2) and props["treated"] == pytest.approx(0.8)
     finally:
         store.dispose()
+
+
+def test_rerun_after_the_candidate_set_changed_still_writes_each_customer_once(
+    sqlite_ws: Workspace, tmp_path: Path
+) -> None:
+    from tests.runs.conftest import tag_rows, write_tags
+
+    pid = make_live(sqlite_ws, tmp_path, holdout=0.0)
+    ws = sqlite_ws.save(sqlite_ws.settings.model_copy(update={"runs": sqlite_ws.settings.runs.model_copy(
+        update={"global_control_share": 0.0, "max_per_day": 9})}))
+    run_playbook(ws, pid, AS_OF, now=NOW)
+    rows = tag_rows()
+    rows += [{**rows[0], "customer_id": f"a{i:03d}"} for i in range(15)]  # new customers sorting first
+    write_tags(ws, rows)
+    report = run_playbook(ws, pid, AS_OF, now=NOW)
+    assert report.skipped == 0  # the old prefix no longer lines up: start over, ignoring existing rows
+    assert _count(ws, OutboxMessage) == dict(report.funnel)["sends"] == 195
+    assert _count(ws, Decision) == 195

@@ -225,6 +225,26 @@ def _run_row(store: Store, playbook_id: str, version: int, as_of: dt.date, run_k
         return run
 
 
+def _resume_point(store: Store, run_id: int, ids: list[str]) -> int:
+    """How many leading candidates an earlier attempt of this run already wrote (0 when unsure).
+
+    Batches commit in customer-id order, so the decisions written are a prefix of ``ids`` of length
+    ``k`` = their count; the prefix is trusted only if ``ids[k-1]`` has a decision and ``ids[k]`` has
+    none (the candidate set may have changed, e.g. tags recomputed). Otherwise the run starts over,
+    which is still exact: every insert ignores rows that exist.
+    """
+    with store.session() as s:
+        k = int(s.execute(select(func.count()).select_from(Decision).where(Decision.run_id == run_id)).scalar_one())
+        if k == 0 or k > len(ids):
+            return 0
+
+        def has(cid: str) -> bool:
+            q = select(Decision.customer_id).where(Decision.run_id == run_id, Decision.customer_id == cid)
+            return s.execute(q).first() is not None
+
+        return k if has(ids[k - 1]) and (k == len(ids) or not has(ids[k])) else 0
+
+
 def _rows(plan: Plan, run: Run, lo: int, hi: int, keys: list[str], created: dt.datetime
           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     spec, decisions, assigns, outbox = plan.spec, [], [], []
@@ -287,8 +307,7 @@ def run_playbook(
         run = _run_row(store, playbook_id, version, as_of, key, actor or "system")
         plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
                         tags_file=tags_file, exclude_run=run.id)
-        with store.session() as s:
-            done = int(s.execute(select(func.count()).select_from(Decision).where(Decision.run_id == run.id)).scalar_one())
+        done = _resume_point(store, run.id, plan.ids)
         n, size, written = len(plan.ids), ws.settings.runs.batch_size, 0
         created = now_shanghai()
         if progress:
