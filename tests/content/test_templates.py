@@ -176,3 +176,17 @@ def test_phrases_assembled_from_template_pieces_are_refused(template: str) -> No
 
 def test_a_variable_between_two_characters_is_not_a_phrase() -> None:
     assert _sms("保{{ benefit_name }}本") == []
+
+
+def test_renderer_compiles_once_and_renders_many_customers() -> None:
+    from panhuo.content import ContentRenderer
+
+    content = ContentSpec.model_validate({"sms": {"template": "{{ phone }} 总资产{{ total_assets }}"},
+                                         "app_push": {"title": "提醒", "body": "{{ province }}"}})
+    r = ContentRenderer(content)
+    assert r.channels == ["app_push", "sms"]
+    texts = [r.render(message_variables({"total_assets_fen": fen, "province": "广东"}, phone="13900001111"),
+                      channels=["sms"])[0].parts["template"] for fen in (0, 1, 100_000_00)]
+    assert texts[2] == "【盘活证券】139****1111 总资产100,000.00元回T退订"
+    with pytest.raises(ContentError):
+        ContentRenderer(ContentSpec.model_validate({"sms": {"template": "{{ nope }}"}}))

@@ -6,6 +6,7 @@ The API::
     check_content(content, settings, file=, yaml_text=, templates_dir=) -> list[ContentIssue]
     check_playbook_content(loaded, settings, templates_dir=) -> list[ContentIssue]
     render_content(content, variables, settings, ...) -> list[RenderedMessage]
+    ContentRenderer(content, settings, ...).render(variables)   # check and compile once, render many
     message_variables(tag_row, settings=, benefit_name=, link=, phone=, customer_name=)  # masked
     find_forbidden(text, phrases) -> list[WordingHit]
     mask_phone, mask_name, format_fen, sms_segments, finalise_sms
@@ -18,6 +19,7 @@ from __future__ import annotations
 from panhuo.content.errors import ContentError, ContentIssue
 from panhuo.content.masking import format_fen, mask_name, mask_phone
 from panhuo.content.render import (
+    ContentRenderer,
     RenderedMessage,
     TemplateSource,
     check_content,
@@ -37,6 +39,7 @@ __all__ = [
     "MESSAGE_VARIABLES",
     "ContentError",
     "ContentIssue",
+    "ContentRenderer",
     "ContentSpec",
     "RenderedMessage",
     "SmsLength",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from panhuo.config import ContentSettings
 
 __all__ = [
+    "ContentRenderer",
     "RenderedMessage",
     "TemplateSource",
     "check_content",
@@ -252,6 +253,73 @@ class RenderedMessage:
     problems: list[ContentIssue] = field(default_factory=list)
 
 
+class ContentRenderer:
+    """A ``content:`` section checked and compiled once, then rendered for many customers.
+
+    ``ContentRenderer(content, settings, ...)`` raises ContentError when :func:`check_content` finds
+    anything; :meth:`render` then renders every channel for one customer's variables (see
+    :func:`message_variables`): SMS finalised with signature and 回T退订 and measured, push lengths
+    and the rendered wording checked (problems are reported on the message, not raised).
+    """
+
+    def __init__(
+        self,
+        content: ContentSpec,
+        settings: ContentSettings | None = None,
+        *,
+        file: str = "<playbook>",
+        yaml_text: str | None = None,
+        templates_dir: Path | None = None,
+    ) -> None:
+        self.settings = _settings(settings)
+        issues = check_content(content, self.settings, file=file, yaml_text=yaml_text, templates_dir=templates_dir)
+        if issues:
+            raise ContentError(issues)
+        self.content = content
+        self.rules = sms_rules(self.settings)
+        env = make_environment()
+        sources, _ = template_sources(content, file=file, yaml_text=yaml_text, templates_dir=templates_dir)
+        self._compiled = [(src, env.from_string(src.text)) for src in sources]
+
+    @property
+    def channels(self) -> list[str]:
+        return list(dict.fromkeys(src.channel for src, _ in self._compiled))
+
+    def render(self, variables: Mapping[str, Any], channels: list[str] | None = None) -> list[RenderedMessage]:
+        """Every channel (or only ``channels``) rendered with ``variables``; ContentError if rendering fails."""
+        s, rules, values = self.settings, self.rules, dict(variables)
+        out: dict[str, RenderedMessage] = {}
+        for src, template in self._compiled:
+            if channels is not None and src.channel not in channels:
+                continue
+            msg = out.setdefault(src.channel, RenderedMessage(src.channel))
+            if src.channel == "wechat" and self.content.wechat is not None:
+                msg.parts.setdefault("template_id", self.content.wechat.template_id)
+            try:
+                text = template.render(values).strip()
+            except (SecurityError, UndefinedError) as exc:
+                raise ContentError([src.issue(None, f"refused while rendering: {exc}")]) from exc
+            except TemplateError as exc:
+                raise ContentError([src.issue(getattr(exc, "lineno", None), f"cannot render: {exc}")]) from exc
+            if src.channel == "sms":
+                try:
+                    text = finalise_sms(text, rules)
+                except ValueError as exc:
+                    raise ContentError([src.issue(None, str(exc))]) from exc
+                msg.sms = measure(text, rules)
+                if not msg.sms.ok:
+                    msg.problems.append(src.issue(None, f"{msg.sms.chars} characters = {msg.sms.segments} segments, "
+                                                        f"more than content.sms_max_segments = {rules.max_segments}"))
+            if src.channel == "app_push":
+                limit = s.push_title_max if src.part == "title" else s.push_body_max
+                if len(text) > limit:
+                    msg.problems.append(src.issue(None, f"push {src.part} is {len(text)} characters, more than {limit}"))
+            for hit in find_forbidden(text, s.forbidden_phrases):
+                msg.problems.append(src.issue(None, f"rendered text: {hit}"))
+            msg.parts[src.part] = text
+        return list(out.values())
+
+
 def render_content(
     content: ContentSpec,
     variables: Mapping[str, Any],
@@ -261,39 +329,7 @@ def render_content(
     yaml_text: str | None = None,
     templates_dir: Path | None = None,
 ) -> list[RenderedMessage]:
-    """Render every channel of ``content`` with ``variables``; raises ContentError when a check fails first."""
-    s = _settings(settings)
-    issues = check_content(content, s, file=file, yaml_text=yaml_text, templates_dir=templates_dir)
-    if issues:
-        raise ContentError(issues)
-    rules = sms_rules(s)
-    env = make_environment()
-    sources, _ = template_sources(content, file=file, yaml_text=yaml_text, templates_dir=templates_dir)
-    out: dict[str, RenderedMessage] = {}
-    for src in sources:
-        msg = out.setdefault(src.channel, RenderedMessage(src.channel))
-        if src.channel == "wechat" and content.wechat is not None:
-            msg.parts.setdefault("template_id", content.wechat.template_id)
-        try:
-            text = env.from_string(src.text).render(dict(variables)).strip()
-        except (SecurityError, UndefinedError) as exc:
-            raise ContentError([src.issue(None, f"refused while rendering: {exc}")]) from exc
-        except TemplateError as exc:
-            raise ContentError([src.issue(getattr(exc, "lineno", None), f"cannot render: {exc}")]) from exc
-        if src.channel == "sms":
-            try:
-                text = finalise_sms(text, rules)
-            except ValueError as exc:
-                raise ContentError([src.issue(None, str(exc))]) from exc
-            msg.sms = measure(text, rules)
-            if not msg.sms.ok:
-                msg.problems.append(src.issue(None, f"{msg.sms.chars} characters = {msg.sms.segments} segments, more "
-                                                    f"than content.sms_max_segments = {rules.max_segments}"))
-        if src.channel == "app_push":
-            limit = s.push_title_max if src.part == "title" else s.push_body_max
-            if len(text) > limit:
-                msg.problems.append(src.issue(None, f"push {src.part} is {len(text)} characters, more than {limit}"))
-        for hit in find_forbidden(text, s.forbidden_phrases):
-            msg.problems.append(src.issue(None, f"rendered text: {hit}"))
-        msg.parts[src.part] = text
-    return list(out.values())
+    """Render every channel of ``content`` with ``variables`` once; raises ContentError when a check fails.
+    For many customers build one :class:`ContentRenderer` instead."""
+    renderer = ContentRenderer(content, settings, file=file, yaml_text=yaml_text, templates_dir=templates_dir)
+    return renderer.render(variables)

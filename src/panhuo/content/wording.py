@@ -20,6 +20,7 @@ Traditional characters are not converted; the default list names the common trad
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ _DROP = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def _norm_char(ch: str) -> str:
     out = unicodedata.normalize("NFKC", ch).lower()
     return "".join(c for c in out if c not in _DROP and not c.isspace())
@@ -64,6 +66,11 @@ class WordingHit:
         return f"forbidden wording {self.phrase!r}{shown} at line {self.line}, col {self.col}"
 
 
+@functools.lru_cache(maxsize=64)
+def _wanted(phrases: tuple[str, ...]) -> Sequence[tuple[str, str]]:
+    return [(p, normalise(p)) for p in dict.fromkeys(phrases) if normalise(p)]
+
+
 def find_forbidden(text: str, phrases: Iterable[str] = DEFAULT_FORBIDDEN) -> list[WordingHit]:
     """Every occurrence of a forbidden phrase in ``text``, in order; overlapping phrases each reported once
     per position (``稳赚不赔`` reports both ``稳赚`` and ``稳赚不赔``)."""
@@ -74,7 +81,7 @@ def find_forbidden(text: str, phrases: Iterable[str] = DEFAULT_FORBIDDEN) -> lis
             norm.append(c)
             origin.append(i)
     flat = "".join(norm)
-    wanted: Sequence[tuple[str, str]] = [(p, normalise(p)) for p in dict.fromkeys(phrases) if normalise(p)]
+    wanted = _wanted(tuple(phrases))
     hits: list[WordingHit] = []
     for phrase, key in wanted:
         start = flat.find(key)
