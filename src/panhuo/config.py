@@ -26,6 +26,7 @@ __all__ = [
     "IngestSettings",
     "CalendarSettings",
     "TagSettings",
+    "ChannelCap",
     "RunSettings",
     "Settings",
     "Workspace",
@@ -104,6 +105,14 @@ class TagSettings(_Model):
     keep_snapshots: int = Field(60, ge=1, le=5000, description="dated tag snapshots kept on disk (newest first)")
 
 
+class ChannelCap(_Model):
+    """Frequency caps of one channel per customer (None: no cap of that period)."""
+
+    day: int | None = Field(None, ge=0)
+    week: int | None = Field(None, ge=0)
+    month: int | None = Field(None, ge=0)
+
+
 class RunSettings(_Model):
     """Playbook runs: global control group, assignment seed, frequency caps, send window, batches."""
 
@@ -116,7 +125,11 @@ class RunSettings(_Model):
     outside_window: Literal["defer", "skip"] = Field("defer", description="outside the send window: defer or skip")
     batch_size: int = Field(10_000, ge=1, le=1_000_000, description="outbox rows per transaction")
     benefit_risk: dict[str, Literal["R1", "R2", "R3", "R4", "R5"]] = Field(
-        default_factory=dict, description="product benefits' risk ratings (until the benefit catalogue lands)"
+        default_factory=dict, description="product risk ratings added to (and overriding) the benefit catalogue's"
+    )
+    channel_caps: dict[Literal["app_push", "sms", "wechat", "call"], ChannelCap] = Field(
+        default_factory=lambda: {"sms": ChannelCap(week=2), "call": ChannelCap(week=1)},
+        description="frequency caps per customer per channel (a capped channel falls through to the next one)",
     )
 
 

@@ -185,3 +185,19 @@ def test_catalogue_products_are_checked_for_suitability(sqlite_ws: Workspace, tm
     make_live(ws, tmp_path, pid="fund-launch", items="new-fund-intro", holdout=0.0)
     report = run_playbook(ws, "fund-launch", AS_OF, now=NOW)
     assert report.reasons.get("suitability_risk_above_level", 0) > 0
+
+
+def test_channel_caps_fall_through_then_block(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    ws = _set(sqlite_ws, global_control_share=0.0)  # default channel caps: SMS 2 a week
+    make_live(ws, tmp_path, pid="sms-first", channel="order: [sms, app_push]", holdout=0.0)
+    make_live(ws, tmp_path, pid="sms-fixed", channel="fixed: sms", holdout=0.0)
+    store = open_store(ws)
+    with store.session() as s:
+        s.add_all(ContactLog(customer_id="c00006", channel="sms", sent_at=NOW - dt.timedelta(days=d)) for d in (2, 4))
+    store.dispose()
+    run_playbook(ws, "sms-first", AS_OF, now=NOW)
+    sent = {m.customer_id: m.channel for m in _outbox(ws)}
+    assert sent["c00006"] == "app_push" and sent["c00007"] == "sms"
+    ws = _set(ws, max_per_day=5, max_per_week=9)
+    report = run_playbook(ws, "sms-fixed", AS_OF, now=NOW + dt.timedelta(minutes=5))
+    assert report.reasons == {"freq_cap_channel": 1}  # c00006: two SMS this week, and SMS is the only channel

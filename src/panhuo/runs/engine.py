@@ -166,7 +166,7 @@ def plan_run(
     with store.session() as s:
         counts = frequency.contact_counts(s, send_at, exclude_run)
     t = ibis.memtable(cand)
-    c = ibis.memtable(counts).rename(_cid="customer_id")
+    c = frequency.pivot(ibis.memtable(counts)).rename(_cid="customer_id")
     t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
     t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
     out = con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))

@@ -7,7 +7,7 @@ reason code is recorded:
 2. ``consent`` — consent (and reach) per channel; picks the channel;
 3. ``dormant`` — dormant accounts only through an ``activation_invite`` playbook;
 4. ``suitability`` — product offers: risk level vs rating, expired assessments;
-5. ``frequency`` — caps per customer per day/week/month (contact log + queued messages);
+5. ``frequency`` — caps per customer per day/week/month and per channel (contact log + queued messages);
 6. ``send_window`` — quiet hours and the send window (defer or skip);
 7. ``one_per_run`` — one message per customer per playbook run.
 
@@ -47,7 +47,7 @@ def apply(t: ir.Table, ctx: GuardContext) -> ir.Table:
     """``customer_id, channel, guardrail, reason`` for every row of ``t`` (guardrail/reason null: passed).
 
     ``t`` holds the candidates with their tags and the joined columns ``_gc`` (global control),
-    ``_n_day``/``_n_week``/``_n_month`` (contact counts) and ``_dup`` (a repeated customer).
+    ``_n_<period>`` and ``_n_<period>_<channel>`` (contact counts) and ``_dup`` (a repeated customer).
     """
     branches: list[tuple[ir.BooleanValue, str, str]] = []
     for rule in ORDER:
@@ -58,7 +58,7 @@ def apply(t: ir.Table, ctx: GuardContext) -> ir.Table:
         reason = ibis.cases(*[(c, ibis.literal(r)) for c, _, r in branches], else_=null)
     else:
         guard, reason = null, null
-    return t.select(t.customer_id, channel=consent.channel_expr(t, ctx), guardrail=guard, reason=reason)
+    return t.select(t.customer_id, channel=consent.channel_expr(t, ctx, caps=True), guardrail=guard, reason=reason)
 
 
 def funnel(candidates: int, blocked: dict[str, int]) -> list[tuple[str, int]]:

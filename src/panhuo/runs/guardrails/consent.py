@@ -32,10 +32,14 @@ def reachable(t: ir.Table, channel: str) -> ir.BooleanValue:
     return ok
 
 
-def channel_expr(t: ir.Table, ctx: GuardContext) -> ir.StringValue:
-    """The first reachable channel of the playbook (null when none is)."""
+def channel_expr(t: ir.Table, ctx: GuardContext, *, caps: bool = False) -> ir.StringValue:
+    """The first reachable channel of the playbook (null when none is); with ``caps``, also not at its
+    frequency cap (:func:`panhuo.runs.guardrails.frequency.capped`)."""
+    from panhuo.runs.guardrails.frequency import capped
+
     channels = ctx.spec.channel.channels
-    return ibis.cases(*[(reachable(t, c), c) for c in channels], else_=ibis.null("string"))
+    ok = {c: reachable(t, c) & ~capped(t, c, ctx) if caps else reachable(t, c) for c in channels}
+    return ibis.cases(*[(ok[c], c) for c in channels], else_=ibis.null("string"))
 
 
 def checks(t: ir.Table, ctx: GuardContext) -> list[Check]:
