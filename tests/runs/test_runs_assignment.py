@@ -6,6 +6,7 @@ import hashlib
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,3 +79,16 @@ def test_global_control_share_converges() -> None:
 def test_thompson_probabilities() -> None:
     p = thompson_probabilities([50, 5], [50, 95])
     assert p[0] > 0.99 and abs(p.sum() - 1) < 1e-9
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=3, max_size=3).filter(any), min_size=1, max_size=200))
+@settings(max_examples=40, deadline=None)
+def test_allowed_arms_only_and_renormalised_propensity(rows: list[list[bool]]) -> None:
+    allowed = np.array(rows, dtype=bool)
+    ids = [f"c{i}" for i in range(len(rows))]
+    a = assign(ids, "pb", "0", 0.0, [("x", 0.2), ("y", 0.3), ("z", 0.5)], allowed)
+    col = {"x": 0, "y": 1, "z": 2}
+    w = np.array([0.2, 0.3, 0.5])
+    for i, arm in enumerate(a.arm):
+        assert allowed[i, col[arm]]
+        assert a.propensity[i] == pytest.approx(w[col[arm]] / w[allowed[i]].sum())

@@ -201,3 +201,18 @@ def test_channel_caps_fall_through_then_block(sqlite_ws: Workspace, tmp_path: Pa
     ws = _set(ws, max_per_day=5, max_per_week=9)
     report = run_playbook(ws, "sms-fixed", AS_OF, now=NOW + dt.timedelta(minutes=5))
     assert report.reasons == {"freq_cap_channel": 1}  # c00006: two SMS this week, and SMS is the only channel
+
+
+def test_suitability_per_arm_draws_among_suitable_arms(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    ws = _set(sqlite_ws, global_control_share=0.0, benefit_risk={"fund-r3": "R3"})
+    make_live(ws, tmp_path, pid="arms", items="news-daily, fund-r3", holdout=0.0,
+              arms="- {id: news, items: [news-daily]}\n- {id: fund, items: [fund-r3]}")
+    report = run_playbook(ws, "arms", AS_OF, now=NOW)
+    assert not {r for r in report.reasons if r.startswith("suitability")}  # the news arm suits everyone
+    store = open_store(ws)
+    with store.session() as s:
+        got = {a.customer_id: (a.arm, a.propensity) for a in s.execute(select(Assignment)).scalars()}
+    store.dispose()
+    assert got["c00001"] == ("news", 1.0)  # C2: only the news arm is suitable
+    assert got["c00013"] == ("news", 1.0)  # expired assessment: news only
+    assert {got[c][1] for c in ("c00002", "c00003", "c00004")} == {0.5}  # C3-C5: both arms

@@ -90,19 +90,34 @@ class Assigned:
 
 
 def assign(
-    ids: Sequence[str], playbook_id: str, seed: str, holdout: float, arms: Sequence[tuple[str, float]]
+    ids: Sequence[str],
+    playbook_id: str,
+    seed: str,
+    holdout: float,
+    arms: Sequence[tuple[str, float]],
+    allowed: np.ndarray | None = None,
 ) -> Assigned:
-    """Holdout or treated, and the arm, for each id by stable hashes of (customer, playbook, seed)."""
+    """Holdout or treated, and the arm, for each id by stable hashes of (customer, playbook, seed).
+
+    ``allowed`` (n x arms, bool) limits each customer to some arms (e.g. suitability): their
+    probabilities are renormalised per customer and the propensity logged is the renormalised one.
+    Every row must allow at least one arm.
+    """
     n = len(ids)
     u_hold = unit_hash(ids, playbook_id, seed, "holdout")
     u_arm = unit_hash(ids, playbook_id, seed, "arm")
     held = u_hold < holdout
     names = np.array([a for a, _ in arms], dtype=object)
-    probs = np.array([p for _, p in arms], dtype=np.float64)
-    cum = np.cumsum(probs)
-    cum[-1] = 1.0
-    pick = np.minimum(np.searchsorted(cum, u_arm, side="right"), len(arms) - 1)
+    probs = np.tile(np.array([p for _, p in arms], dtype=np.float64), (n, 1))
+    if allowed is not None:
+        probs = probs * allowed
+    probs = probs / probs.sum(axis=1, keepdims=True) if n else probs
+    cum = np.cumsum(probs, axis=1)
+    # the last allowed arm ends exactly at 1, so a draw never lands on a disallowed arm after it
+    cum = np.where(cum >= 1 - 1e-12, 1.0, cum)
+    pick = (u_arm[:, None] < cum).argmax(axis=1) if n else np.zeros(0, dtype=int)
+    chosen = probs[np.arange(n), pick] if n else np.zeros(0)
     group = np.where(held, "holdout", "treated")
     arm = np.where(held, None, names[pick]) if n else np.array([], dtype=object)
-    propensity = np.where(held, holdout, (1.0 - holdout) * probs[pick]) if n else np.array([], dtype=np.float64)
+    propensity = np.where(held, holdout, (1.0 - holdout) * chosen) if n else np.array([], dtype=np.float64)
     return Assigned(group=group, arm=arm, propensity=propensity.astype(np.float64))

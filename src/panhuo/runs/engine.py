@@ -181,7 +181,10 @@ def plan_run(
     ok = np.array([g is None for g in guard], dtype=bool)
     if ok.any():
         pick = [ids[i] for i in np.flatnonzero(ok)]
-        a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, asg.arm_probabilities(spec))
+        arms = asg.arm_probabilities(spec)
+        allowed = np.column_stack([np.asarray(out.column(f"_arm_ok_{j}").to_numpy(zero_copy_only=False),
+                                              dtype=bool)[ok] for j in range(len(arms))])
+        a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, arms, allowed)
         group[ok], arm[ok], prop[ok] = a.group, a.arm, a.propensity
     return Plan(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
                 ids=ids, channel=out.column("channel").to_pylist(), guardrail=guard,

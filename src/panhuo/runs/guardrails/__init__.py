@@ -44,7 +44,8 @@ REASONS: dict[str, tuple[str, ...]] = {m.NAME: m.REASONS for m in ORDER}
 
 
 def apply(t: ir.Table, ctx: GuardContext) -> ir.Table:
-    """``customer_id, channel, guardrail, reason`` for every row of ``t`` (guardrail/reason null: passed).
+    """``customer_id, channel, guardrail, reason, _arm_ok_<i>...`` for every row of ``t`` (guardrail/reason
+    null: passed; ``_arm_ok_<i>``: arm ``i`` is suitable for the customer).
 
     ``t`` holds the candidates with their tags and the joined columns ``_gc`` (global control),
     ``_n_<period>`` and ``_n_<period>_<channel>`` (contact counts) and ``_dup`` (a repeated customer).
@@ -58,7 +59,8 @@ def apply(t: ir.Table, ctx: GuardContext) -> ir.Table:
         reason = ibis.cases(*[(c, ibis.literal(r)) for c, _, r in branches], else_=null)
     else:
         guard, reason = null, null
-    return t.select(t.customer_id, channel=consent.channel_expr(t, ctx, caps=True), guardrail=guard, reason=reason)
+    return t.select(t.customer_id, channel=consent.channel_expr(t, ctx, caps=True), guardrail=guard, reason=reason,
+                    **suitability.arm_columns(t, ctx))
 
 
 def funnel(candidates: int, blocked: dict[str, int]) -> list[tuple[str, int]]:
