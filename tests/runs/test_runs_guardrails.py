@@ -216,3 +216,19 @@ def test_suitability_per_arm_draws_among_suitable_arms(sqlite_ws: Workspace, tmp
     assert got["c00001"] == ("news", 1.0)  # C2: only the news arm is suitable
     assert got["c00013"] == ("news", 1.0)  # expired assessment: news only
     assert {got[c][1] for c in ("c00002", "c00003", "c00004")} == {0.5}  # C3-C5: both arms
+
+
+def test_pipl_refusal_blocks_personalised_playbooks_only(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{**r, "refuses_personalised": r["customer_id"] in ("c00001", "c00002")} for r in tag_rows()]
+    pq.write_table(pa.Table.from_pylist(rows), sqlite_ws.warehouse_dir / "tags" / f"{AS_OF.isoformat()}.parquet")
+    ws = _set(sqlite_ws, global_control_share=0.0, max_per_day=9)
+    make_live(ws, tmp_path, pid="model-driven", personalised=True, holdout=0.0)
+    make_live(ws, tmp_path, pid="plain", holdout=0.0)
+    assert run_playbook(ws, "model-driven", AS_OF, now=NOW).reasons == {"pipl_refused_personalised": 2}
+    assert run_playbook(ws, "plain", AS_OF, now=NOW).reasons == {}
+    write_tags(ws, tag_rows())  # no refusal data: nobody blocked, and the run says so
+    report = run_playbook(ws, "model-driven", AS_OF, "again", now=NOW)
+    assert report.warnings and "refuses_personalised" in report.warnings[0]

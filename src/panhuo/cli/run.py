@@ -47,6 +47,8 @@ def print_funnel(report: RunReport, title: str) -> None:
         for reason, n in sorted(report.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
             r.add_row(reason, f"{n:,}")
         console.print(r)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     if report.send_at is not None:
         when = report.send_at.strftime("%Y-%m-%d %H:%M")
         console.print(f"send {'deferred to' if report.deferred else 'at'} {when} (Asia/Shanghai)")

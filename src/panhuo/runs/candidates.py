@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["GUARD_COLUMNS", "candidate_table"]
 
 GUARD_COLUMNS: tuple[str, ...] = (
-    "status", "risk_level", "assessment_expired",
+    "status", "risk_level", "assessment_expired", "refuses_personalised",
     *(f"consent_{c}" for c in CHANNELS), *(f"reach_{c}" for c in CHANNELS),
 )
 

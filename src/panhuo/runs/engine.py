@@ -35,7 +35,7 @@ from panhuo.playbooks.schema import PlaybookSpec
 from panhuo.runs import assignment as asg
 from panhuo.runs import guardrails
 from panhuo.runs.candidates import candidate_table
-from panhuo.runs.guardrails import frequency, send_window
+from panhuo.runs.guardrails import frequency, pipl, send_window
 from panhuo.runs.models import Assignment, Decision, OutboxMessage, Run
 from panhuo.runs.outbox import idempotency_keys, insert_ignore, placeholder_content
 from panhuo.store.audit import record
@@ -68,6 +68,7 @@ class Plan:
     arm: np.ndarray
     propensity: np.ndarray
     seed: str = "0"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> Counter[str]:
@@ -101,7 +102,7 @@ class RunReport:
     skipped: int = 0  # candidates already written by an earlier, interrupted attempt
     send_at: dt.datetime | None = None
     deferred: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _load_spec(store: Store, playbook_id: str, *, live_only: bool) -> tuple[PlaybookSpec, int]:
@@ -186,15 +187,17 @@ def plan_run(
                                               dtype=bool)[ok] for j in range(len(arms))])
         a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, arms, allowed)
         group[ok], arm[ok], prop[ok] = a.group, a.arm, a.propensity
+    warn = pipl.warning(list(cand.column_names), ctx)
     return Plan(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
                 ids=ids, channel=out.column("channel").to_pylist(), guardrail=guard,
-                reason=out.column("reason").to_pylist(), group=group, arm=arm, propensity=prop, seed=settings.seed)
+                reason=out.column("reason").to_pylist(), group=group, arm=arm, propensity=prop, seed=settings.seed,
+                warnings=[warn] if warn else [])
 
 
 def _report(plan: Plan, **kw: Any) -> RunReport:
     return RunReport(playbook_id=plan.spec.id, version=plan.version, as_of=plan.as_of, run_key=plan.run_key,
                      funnel=plan.funnel(), reasons=dict(plan.reasons), send_at=plan.send_at,
-                     deferred=not plan.inside_window, **kw)
+                     deferred=not plan.inside_window, warnings=list(plan.warnings), **kw)
 
 
 def dry_run(

@@ -5,6 +5,7 @@ reason code is recorded:
 
 1. ``global_control`` — the persistent global control group no playbook touches;
 2. ``consent`` — consent (and reach) per channel; picks the channel;
+   ``pipl`` — personalised (model-driven) playbooks skip customers who refused personalisation;
 3. ``dormant`` — dormant accounts only through an ``activation_invite`` playbook;
 4. ``suitability`` — product offers: risk level vs rating, expired assessments;
 5. ``frequency`` — caps per customer per day/week/month and per channel (contact log + queued messages);
@@ -29,6 +30,7 @@ from panhuo.runs.guardrails import (
     frequency,
     global_control,
     one_per_run,
+    pipl,
     send_window,
     suitability,
 )
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ORDER", "REASONS", "GuardContext", "apply", "funnel"]
 
-ORDER: tuple[ModuleType, ...] = (global_control, consent, dormant, suitability, frequency, send_window, one_per_run)
+ORDER: tuple[ModuleType, ...] = (
+    global_control, consent, pipl, dormant, suitability, frequency, send_window, one_per_run,
+)
 REASONS: dict[str, tuple[str, ...]] = {m.NAME: m.REASONS for m in ORDER}
 
 
