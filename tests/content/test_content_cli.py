@@ -76,6 +76,14 @@ def test_benefits_list_show_validate(ws: Path) -> None:
     out = _run("--workspace", str(ws), "benefits", "validate", str(bad), ok=False)
     assert out.returncode == 2
     assert f"{bad} line 5, field items[0].risk: 'R9' is not a risk rating R1..R5" in out.stderr.replace("\n", "")
+    refused = _run("--workspace", str(ws), "benefits", "add", str(bad), ok=False)
+    assert refused.returncode == 2 and "nothing added" in refused.stderr and not (ws / "benefits" / "bad.yaml").exists()
+    extra = ws.parent / "extra.yaml"
+    extra.write_text("items:\n  - id: fund-trial\n    kind: product\n    name: {zh: 基金体验, en: Fund trial}\n"
+                     "    risk: R4\n    unit_cost: 1\n    valid: {from: 2026-01-01}\n", encoding="utf-8")
+    assert "catalogue now 13" in _run("--workspace", str(ws), "benefits", "add", str(extra)).stdout
+    assert "fund-trial" in _run("--workspace", str(ws), "benefits", "list", "--kind", "product").stdout
+    (ws / "benefits" / "extra.yaml").unlink()
     missing = _run("--workspace", str(ws), "benefits", "show", "nope", ok=False)
     assert missing.returncode == 2 and "no benefit 'nope'" in missing.stderr
 
@@ -91,6 +99,8 @@ def test_preview_named_customer_is_masked_with_sms_segments(ws: Path, playbook: 
     assert "【盘活证券】" in text and "回T退订" in text.replace("\n", "").replace("│", "").replace(" ", "")
     assert re.search(r"\d+ characters, \d segment\(s\) \(max 3\)", text)
     assert "OPENTM-IPO-01" in text and cid in text
+    unknown = _run("--workspace", str(ws), "playbook", "preview", str(playbook), "--customer", "NOPE", ok=False)
+    assert unknown.returncode == 2 and "--customer 'NOPE'" in unknown.stderr
 
 
 def test_preview_random_customer_repeatable_and_stored_version(ws: Path, playbook: Path) -> None:

@@ -1,4 +1,4 @@
-"""``panhuo benefits``: the benefit catalogue 权益中台 — list, show one item, validate catalogue files.
+"""``panhuo benefits``: the benefit catalogue 权益中台 — list, show one item, validate and add catalogue files.
 
 The catalogue is the shipped starter catalogue plus ``<workspace>/benefits/*.yaml``. Stock levels and
 issuing live in the operational store (the run engine); ``list`` shows the catalogue's limits.
@@ -77,6 +77,33 @@ def validate_cmd(
         err_console.print(f"[bold red]{len(exc.issues)} issue(s): catalogue invalid[/]")
         raise typer.Exit(2) from None
     console.print(f"[green]ok[/] {len(cat)} benefit(s)")
+
+
+@benefits_app.command("add")
+def add_cmd(
+    file: Annotated[Path, typer.Argument(help="a catalogue YAML file (items: [...])")],
+    replace: Annotated[bool, typer.Option("--replace", help="overwrite a workspace file of the same name")] = False,
+) -> None:
+    """Validate a catalogue file with the rest of the catalogue and copy it to <workspace>/benefits/."""
+    from panhuo._io import atomic_write_text
+    from panhuo.benefits import BenefitError, benefits_dir, load_catalogue
+
+    ws = workspace()
+    target = benefits_dir(ws) / (file.stem + ".yaml")
+    if target.exists() and not replace:
+        err_console.print(f"[bold red]error:[/] {target} exists (use --replace to overwrite it)")
+        raise typer.Exit(2)
+    others = [p for p in sorted(benefits_dir(ws).glob("*.y*ml")) if p.resolve() != target.resolve()]
+    try:
+        cat = load_catalogue(None, files=[*others, file])
+    except BenefitError as exc:
+        for issue in exc.issues:
+            err_console.print(Text(str(issue), style="red"))
+        err_console.print("[bold red]nothing added[/]")
+        raise typer.Exit(2) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, file.read_text(encoding="utf-8-sig"))
+    console.print(f"[green]added[/] {file} as {target.relative_to(ws.root)}: catalogue now {len(cat)} benefit(s)")
 
 
 def register(app: typer.Typer) -> None:
