@@ -56,6 +56,8 @@ ESCAPES = [
     "{{ 9**9**9 }}",
     "{{ 'x' * 1000000000 }}",
     "{{ self }}",
+    "{% for a in link %}{% for b in link %}{% for c in link %}x{% endfor %}{% endfor %}{% endfor %}",
+    "{{ link|replace('h', 'hhhhhhhhhh')|replace('h', 'hhhhhhhhhh')|replace('h', 'hhhhhhhhhh') }}",
     "{{ config }}",
 ]
 

@@ -9,7 +9,8 @@ On top of the sandbox, :func:`static_issues` refuses, with the template line:
 
 - attribute and item access (``x.y``, ``x['y']``) and calls (``x()``): template variables are plain
   values, so this is never needed and closes the ``''.__class__.__mro__`` family of escapes;
-- ``**`` and ``*`` (a ``9**9**9`` or ``'x' * 10**9`` would stall the renderer);
+- ``**`` and ``*`` (a ``9**9**9`` or ``'x' * 10**9`` would stall the renderer), loops (nested loops
+  multiply), and the ``replace`` filter is not offered (chained replacements grow text exponentially);
 - macros, call blocks, include/import/extends;
 - every variable that is not in the whitelist (tag names from :data:`panhuo.tags.TAGS`, the
   ``<tag>_fen`` of money tags, and :data:`MESSAGE_VARIABLES`) and every unknown filter.
@@ -45,14 +46,14 @@ MESSAGE_VARIABLES: dict[str, str] = {
     "customer_name": "客户姓名 (always masked: 张*)",
 }
 
-_SAFE_FILTERS = ("abs", "default", "int", "length", "lower", "replace", "round", "string", "trim", "truncate",
-                 "upper")
+_SAFE_FILTERS = ("abs", "default", "int", "length", "lower", "round", "string", "trim", "truncate", "upper")
 _REFUSED: dict[type[nodes.Node], str] = {
     nodes.Getattr: "attribute access (x.y) is not allowed in a message template",
     nodes.Getitem: "item access (x[...]) is not allowed in a message template",
     nodes.Call: "calls (x(...)) are not allowed in a message template",
     nodes.Pow: "'**' is not allowed in a message template",
     nodes.Mul: "'*' is not allowed in a message template",
+    nodes.For: "loops are not allowed in a message template (variables are single values)",
     nodes.Macro: "macros are not allowed in a message template",
     nodes.CallBlock: "call blocks are not allowed in a message template",
     nodes.Include: "include is not allowed in a message template",
