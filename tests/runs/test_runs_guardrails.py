@@ -232,3 +232,9 @@ def test_pipl_refusal_blocks_personalised_playbooks_only(sqlite_ws: Workspace, t
     write_tags(ws, tag_rows())  # no refusal data: nobody blocked, and the run says so
     report = run_playbook(ws, "model-driven", AS_OF, "again", now=NOW)
     assert report.warnings and "refuses_personalised" in report.warnings[0]
+
+
+def test_dry_run_after_the_run_shows_the_same_funnel(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    pid = make_live(sqlite_ws, tmp_path)
+    real = run_playbook(sqlite_ws, pid, AS_OF, now=NOW)
+    assert dry_run(sqlite_ws, pid, AS_OF, now=NOW).funnel == real.funnel  # its own queued messages do not cap it

@@ -201,15 +201,18 @@ def _report(plan: Plan, **kw: Any) -> RunReport:
 
 
 def dry_run(
-    ws: Workspace, playbook_id: str, as_of: dt.date, *, now: dt.datetime | None = None,
+    ws: Workspace, playbook_id: str, as_of: dt.date, run_key: str | None = None, *, now: dt.datetime | None = None,
     benefit_risk: dict[str, str] | None = None, tags_file: Path | None = None,
 ) -> RunReport:
     """The funnel a run would produce now (the live version, else the latest); writes nothing."""
     store = open_store(ws)
     try:
         spec, version = _load_spec(store, playbook_id, live_only=False)
-        plan = plan_run(ws, store, spec, version, as_of, as_of.isoformat(), now=now, benefit_risk=benefit_risk,
-                        tags_file=tags_file)
+        key = run_key or as_of.isoformat()
+        with store.session() as s:  # a run already under this key: its own queued messages are not "other" contacts
+            old = s.execute(select(Run.id).where(Run.playbook_id == playbook_id, Run.run_key == key)).scalar_one_or_none()
+        plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
+                        tags_file=tags_file, exclude_run=old)
         return _report(plan)
     finally:
         store.dispose()
