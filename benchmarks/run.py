@@ -256,13 +256,17 @@ def targets(best: dict[str, dict[str, Any]], customers: int) -> list[dict[str, A
     check("ibis/sql", "ibis", "sql", "<=", 1.2)
     check("ibis/polars", "ibis", "polars", "<=", 1.0)
     check("pandas/ibis", "pandas", "ibis", ">=", 3.0)
-    peaks = [v["peak_rss"] for v in best.values() if v.get("peak_rss")]
+    # The memory target is panhuo's own (ingest and status); the baselines only show what they cost.
+    peaks = [v["peak_rss"] for k, v in best.items() if k in _PANHUO and v.get("peak_rss")]
     if peaks:
         worst = max(peaks)
-        out.append({"line": "peak RSS (largest contender)", "value": worst / GiB, "unit": "GiB",
+        out.append({"line": "peak RSS (largest panhuo step)", "value": worst / GiB, "unit": "GiB",
                     "target": "< 8 GiB" + ("" if customers >= 10_000_000 else " (target set for 10M)"),
                     "met": worst < RSS_TARGET})
     return out
+
+
+_PANHUO = ("ingest", "ingest_csv", "ibis", "ibis_batches")
 
 
 def verdict(met: bool | None) -> str:
