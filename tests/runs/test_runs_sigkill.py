@@ -87,13 +87,15 @@ def test_sigkill_five_times_then_rerun_leaves_one_row_per_customer(
     tally: list[tuple[str, str, int, int]] = []
     for k in range(KILLS):
         before = _decisions(ws)
-        # the first kill lands blind during start-up/planning; the others mid-write at a random point
+        # the first kill lands blind at a random time (start-up, planning or writing); the others
+        # once a random number of decisions is committed, i.e. mid-write
         target = None if k == 0 else before + int(rng.uniform(0.05, 0.6) * (total - before))
         proc = subprocess.Popen(_cmd(ws), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        what = _kill_when(proc, ws, target, rng.uniform(0.5, 2.5))
+        delay = rng.uniform(0.5, 2.5)
+        what = _kill_when(proc, ws, target, delay)
         rows, people, decisions = _counts(ws)
         assert rows == people, "a customer has two outbox rows in one run"
-        tally.append((what, "start-up" if target is None else f">={target}", rows, decisions))
+        tally.append((what, f"blind after {delay:.1f}s" if target is None else f"decisions>={target}", rows, decisions))
     done = subprocess.run(_cmd(ws), env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     expected = dict(dry_run(ws, "test-wake", AS_OF).funnel)
