@@ -35,6 +35,7 @@ __all__ = [
     "ASSET_CLASSES",
     "SIDES",
     "stored_name",
+    "input_arrow_type",
 ]
 
 CONTRACT_VERSION = 1
@@ -68,6 +69,17 @@ class Column:
     @property
     def stored(self) -> str:
         return stored_name(self.name, self.kind)
+
+
+def input_arrow_type(kind: str):  # -> pyarrow.DataType
+    """The Parquet (Arrow) type a producer writes for a column of ``kind``: money as decimal(18,2)."""
+    import pyarrow as pa
+
+    return {
+        "id": pa.string(), "text": pa.string(), "enum": pa.string(), "json": pa.string(),
+        "money": pa.decimal128(18, 2), "number": pa.float64(), "int": pa.int64(), "date": pa.date32(),
+        "timestamp": pa.timestamp("us"), "bool": pa.bool_(),
+    }[kind]
 
 
 def stored_name(name: str, kind: str) -> str:

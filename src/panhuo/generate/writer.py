@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from panhuo._io import fsync_dir
-from panhuo.contract.schema import TABLES
+from panhuo.contract.schema import TABLES, input_arrow_type
 
 __all__ = ["arrow_schema", "money", "TableSink", "OutputFolder", "TABLE_ORDER"]
 
@@ -40,23 +40,11 @@ TABLE_ORDER = (
     "contact_history",
 )
 
-_KIND_TYPES: dict[str, pa.DataType] = {
-    "id": pa.string(),
-    "text": pa.string(),
-    "enum": pa.string(),
-    "json": pa.string(),
-    "money": pa.decimal128(18, 2),
-    "number": pa.float64(),
-    "int": pa.int64(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "bool": pa.bool_(),
-}
 
 
 def arrow_schema(table: str) -> pa.Schema:
     """The Arrow schema of a generated file: the contract's columns, in order, typed by kind."""
-    return pa.schema([pa.field(c.name, _KIND_TYPES[c.kind], nullable=c.nullable) for c in TABLES[table].columns])
+    return pa.schema([pa.field(c.name, input_arrow_type(c.kind), nullable=c.nullable) for c in TABLES[table].columns])
 
 
 def money(fen: np.ndarray) -> pa.Array:
