@@ -33,6 +33,18 @@ def _current_load(ws: Path) -> dict[str, str]:
     return {"CURRENT": current, **files}
 
 
+def _assert_complete(ws: Path, load_id: str) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    folder = ws / "warehouse" / "loads" / load_id
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["tables"]) >= {"customers", "balances", "trades", "app_events", "contact_permissions"}
+    for rec in manifest["tables"].values():
+        assert pq.ParquetFile(folder / rec["file"]).metadata.num_rows == rec["rows"]
+
+
 @pytest.mark.slow
 def test_sigkill_mid_load_leaves_previous_load_in_force(tmp_path):
     ws = tmp_path / "ws"
@@ -49,8 +61,12 @@ def test_sigkill_mid_load_leaves_previous_load_in_force(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        if proc.returncode == 0:  # finished before the kill: that load is now the one in force
-            before = _current_load(ws)
+        after = _current_load(ws)
+        if after["CURRENT"] != before["CURRENT"]:
+            # The kill landed after the commit point (or the load finished first): the new load must be
+            # complete, every table's file present with the rows its manifest records.
+            _assert_complete(ws, after["CURRENT"])
+            before = after
         assert _current_load(ws) == before
     done = subprocess.run([PANHUO, "--workspace", str(ws), "ingest", str(big)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

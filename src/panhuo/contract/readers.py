@@ -166,11 +166,18 @@ def _duckdb_raw(con: BaseBackend, src: SourceFile, path: Path) -> ir.Table:
     try:
         if src.fmt == "csv":
             # The path is bound as a parameter; the table name is generated here, never from input.
-            con.con.execute(
-                f'CREATE TEMP TABLE "{name}" AS SELECT * FROM read_csv($path, header = true, all_varchar = true, '
-                "delim = ',', quote = '\"', escape = '\"', strict_mode = true, sample_size = -1)",
-                {"path": str(path)},
-            )
+            # Row numbers are rowids, so this one statement must keep the file's order.
+            (kept,) = con.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+            con.con.execute("SET preserve_insertion_order = true")
+            try:
+                con.con.execute(
+                    f'CREATE TEMP TABLE "{name}" AS SELECT * FROM read_csv($path, header = true, '
+                    "all_varchar = true, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+                    "sample_size = -1)",
+                    {"path": str(path)},
+                )
+            finally:
+                con.con.execute(f"SET preserve_insertion_order = {'true' if kept else 'false'}")
             return con.sql(f'SELECT rowid + 1 AS {ROW}, * FROM "{name}"')
         parts = [str(p) for p in _parquet_parts(src)]
         if not parts:
