@@ -103,6 +103,12 @@ class CalendarSettings(_Model):
 
 class TagSettings(_Model):
     keep_snapshots: int = Field(60, ge=1, le=5000, description="dated tag snapshots kept on disk (newest first)")
+    batch_customers: int = Field(
+        2_000_000,
+        ge=1,
+        description="customers per tag query: a larger base is computed in customer-id ranges of about this "
+        "size, one after another, so the engine's memory stays bounded (10M customers fit in 8 GiB)",
+    )
 
 
 class ChannelCap(_Model):

@@ -67,3 +67,34 @@ def test_tags_refuse_a_status_from_another_load(duck, fresh) -> None:
 def test_nothing_loaded(duck, workspace) -> None:
     with pytest.raises(WarehouseError, match="ingest"):
         compute_tags(workspace, duck, AS_OF)
+
+
+@pytest.mark.parametrize("size", [1, 2, 4])
+def test_customer_ranges_give_the_same_tags_as_one_query(tiny, duck, fresh, size) -> None:
+    """A base larger than ``tags.batch_customers`` is computed range by range: same rows, same values."""
+    ws = fresh(duck, tiny_tables())
+    ws = ws.save(ws.settings.model_copy(update={"tags": ws.settings.tags.model_copy(update={"batch_customers": size})}))
+    seen: list[tuple[str, int, int]] = []
+    res = compute_tags(ws, duck, AS_OF, progress=lambda s, d, n: seen.append((s, d, n)))
+    assert rows_by_id(res.table) == tiny[2]
+    assert res.customers == 6
+    assert len([s for s in seen if s[0] == "tags"]) > 1 + (6 // size > 1)  # the bar moves range by range
+
+
+def test_customer_ranges_cover_every_id_once(duck) -> None:
+    import ibis
+
+    from panhuo.tags.store import customer_ranges
+
+    ids = [f"C{i:05d}" for i in range(0, 1000, 7)]
+    t = duck.create_table("cr_ids", ibis.memtable({"customer_id": ids}).to_pyarrow())
+    assert customer_ranges(t, len(ids), len(ids)) == [(None, None)]
+    ranges = customer_ranges(t, len(ids), 40)
+    assert len(ranges) == 4 and ranges[0][0] is None and ranges[-1][1] is None
+    for (_lo, hi), (lo2, _hi) in zip(ranges, ranges[1:]):
+        assert hi == lo2
+    owners = [[k for k, (lo, hi) in enumerate(ranges) if (lo is None or i >= lo) and (hi is None or i < hi)]
+              for i in ids]
+    assert all(len(o) == 1 for o in owners)
+    sizes = [sum(1 for o in owners if o == [k]) for k in range(4)]
+    assert max(sizes) - min(sizes) <= 1 + len(ids) % 4, sizes

@@ -12,7 +12,7 @@ Windows are trailing and end at ``as_of`` inclusive: the 30-day window is
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import ibis
@@ -154,6 +154,34 @@ class TagContext:
     @property
     def day(self) -> ir.DateScalar:
         return date_lit(self.as_of)
+
+    def restrict(self, low: str | None, high: str | None) -> TagContext:
+        """The same inputs limited to customers with ``low <= customer_id < high`` (None: unbounded).
+
+        Every tag is an aggregate over one customer's own rows, so the tags of a range computed
+        from the restricted inputs are the tags of those customers computed from all of them.
+        """
+
+        def cut(t: ir.Table | None) -> ir.Table | None:
+            if t is None:
+                return None
+            cond = []
+            if low is not None:
+                cond.append(t.customer_id >= low)
+            if high is not None:
+                cond.append(t.customer_id < high)
+            return t.filter(*cond) if cond else t
+
+        return replace(
+            self,
+            customers=cut(self.customers),
+            balances=cut(self.balances),
+            trades=cut(self.trades),
+            app_events=cut(self.app_events),
+            contact_permissions=cut(self.contact_permissions),
+            status=cut(self.status),
+            contacts=cut(self.contacts),
+        )
 
     def start(self, days: int) -> ir.DateScalar:
         """First day of the trailing ``days``-day window, as a literal."""

@@ -44,7 +44,16 @@ if TYPE_CHECKING:
 
     from panhuo.config import Workspace
 
-__all__ = ["TagResult", "TagSnapshot", "compute_tags", "load_tags", "tag_context", "tag_snapshots", "tags_dir"]
+__all__ = [
+    "TagResult",
+    "TagSnapshot",
+    "compute_tags",
+    "customer_ranges",
+    "load_tags",
+    "tag_context",
+    "tag_snapshots",
+    "tags_dir",
+]
 
 _FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.parquet$")
 _META = b"panhuo.tags"
@@ -192,16 +201,18 @@ def compute_tags(
     entry = _status_entry(ws, as_of, load_id)
     total = int(entry.get("customers") or 0)  # type: ignore[call-overload]
     note("inputs", 1, 1)
-    expr = tags_expr(ctx)
+    ranges = customer_ranges(ctx.customers, total, ws.settings.tags.batch_customers)
     path = tags_dir(ws) / f"{as_of.isoformat()}.parquet"
     rows = 0
     note("tags", 0, total)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, TAG_SCHEMA) as writer:
-        for batch in expr.to_pyarrow_batches():
-            table = pa.Table.from_batches([batch]).select(TAG_SCHEMA.names).cast(TAG_SCHEMA)
-            rows += table.num_rows
-            writer.write_table(table)
-            note("tags", rows, max(total, rows))
+        for low, high in ranges:
+            expr = tags_expr(ctx.restrict(low, high) if len(ranges) > 1 else ctx)
+            for batch in expr.to_pyarrow_batches():
+                table = pa.Table.from_batches([batch]).select(TAG_SCHEMA.names).cast(TAG_SCHEMA)
+                rows += table.num_rows
+                writer.write_table(table)
+                note("tags", rows, max(total, rows))
         writer.add_key_value_metadata(_metadata(as_of, load_id, rows))
     pruned = _prune(ws, ws.settings.tags.keep_snapshots, as_of)
     return TagResult(
@@ -213,6 +224,26 @@ def compute_tags(
         table=load_tags(ws, con, as_of),
         pruned=pruned,
     )
+
+
+def customer_ranges(customers: ir.Table, total: int, size: int) -> list[tuple[str | None, str | None]]:
+    """Consecutive ``[low, high)`` customer-id ranges of about ``size`` customers each (None: open end).
+
+    One range ``(None, None)`` when ``total <= size``. The cut points are every ``size``-th id in
+    sorted order, found by the engine (one sort of the ids), so the ranges cover every id exactly once.
+    Each range's tag query reads only its customers' rows, which bounds the engine's memory; on input
+    sorted or clustered by customer (as exports usually are) the range filter also skips row groups.
+    """
+    if total <= size:
+        return [(None, None)]
+    parts = -(-total // size)
+    step = -(-total // parts)
+    ids = customers.select(cid=customers.customer_id).distinct()
+    ranked = ids.mutate(rn=ibis.row_number().over(order_by=ids.cid))
+    cuts = ranked.filter((ranked.rn > 0) & (ranked.rn % step == 0)).order_by("cid").cid
+    points: list[str] = [v for v in cuts.to_pyarrow().to_pylist() if v is not None]
+    bounds: list[str | None] = [None, *points, None]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _dates(ws: Workspace) -> list[dt.date]:
