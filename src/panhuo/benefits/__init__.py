@@ -6,7 +6,9 @@ The API the run engine uses::
     benefit_risk(ws) -> dict[id, int]            # R1..R5 as 1..5 (suitability guardrail)
     check_playbook_benefits(playbook, catalogue) # BenefitError: playbook file, line, field of unknown ids
 
-Stock reservation and budget accounting live in the operational store (the run engine), not here.
+Issuing (stock and budget reservation in the operational store, inside the run engine's batch
+transaction) is :mod:`panhuo.benefits.ledger` (``reserve``, ``reserve_all``, ``usage``), with its tables
+in :mod:`panhuo.benefits.models` (migration 0003); imported on use, so this package stays free of SQLAlchemy.
 """
 
 from __future__ import annotations
