@@ -1,7 +1,8 @@
 """``panhuo benefits``: the benefit catalogue 权益中台 — list, show one item, validate and add catalogue files.
 
 The catalogue is the shipped starter catalogue plus ``<workspace>/benefits/*.yaml``. Stock levels and
-issuing live in the operational store (the run engine); ``list`` shows the catalogue's limits.
+issuing live in the operational store (the run engine); ``list`` shows the catalogue's limits, ``stock``
+those limits against what runs have issued (``panhuo.benefits.ledger``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,67 @@ def add_cmd(
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target, file.read_text(encoding="utf-8-sig"))
     console.print(f"[green]added[/] {file} as {target.relative_to(ws.root)}: catalogue now {len(cat)} benefit(s)")
+
+
+def _rmb(fen: int | None) -> str:
+    """Integer fen as RMB with two decimals (exact), ``-`` (unlimited) for None."""
+    if fen is None:
+        return "-"
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def _units(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+@benefits_app.command("stock")
+def stock_cmd(benefit_id: Annotated[str | None, typer.Argument(help="one benefit (default: all)")] = None) -> None:
+    """Catalogue limits against what runs have issued: stock and budget, issued, spent, remaining (RMB)."""
+    from panhuo.benefits import load_catalogue
+    from panhuo.benefits.ledger import usage
+    from panhuo.cli._store import store
+    from panhuo.store.models import now_shanghai
+
+    cat = load_catalogue(workspace())
+    st = store()
+    try:
+        rows = usage(st, benefit_id, catalogue=cat)
+    finally:
+        st.dispose()
+    if benefit_id is not None and not rows:
+        cat.get(benefit_id)  # BenefitError naming the unknown id (and close matches)
+    today = now_shanghai().date()
+    heads = ("id", "unit cost", "stock", "issued", "stock left", "budget", "spent", "budget left", "units left",
+             "state")
+    lines = []
+    for u in rows:
+        item = cat.get(u.benefit_id) if u.benefit_id in cat else None
+        if item is None:
+            state = Text("not in catalogue", style="yellow")
+        elif u.units_left == 0:
+            state = Text("exhausted", style="bold red")
+        elif not item.valid.contains(today):
+            state = Text(f"not valid on {today}", style="yellow")
+        else:
+            state = Text("ok", style="green")
+        lines.append((Text(u.benefit_id), "" if u.unit_cost_fen is None else _rmb(u.unit_cost_fen), _units(u.stock),
+                      f"{u.issued:,}", _units(u.remaining_stock), _rmb(u.budget_fen), _rmb(u.spent_fen),
+                      _rmb(u.remaining_budget_fen), _units(u.units_left), state))
+    title = f"Benefit stock and budget 权益库存 ({len(rows)})" if benefit_id is None else f"Benefit {benefit_id} 权益库存"
+    t = Table(title=title, caption="money in RMB; - = unlimited")
+    if benefit_id is not None:  # one benefit: label / value lines, which fit any terminal
+        t.show_header = False
+        t.add_column("", style="bold")
+        t.add_column("", justify="right")
+        for head, cell in zip(heads, lines[0], strict=True):
+            t.add_row(head, cell)
+    else:
+        for head in heads:
+            t.add_column(head, justify="left" if head in ("id", "state") else "right", no_wrap=head == "id")
+        for line in lines:
+            t.add_row(*line)
+    console.print(t)
 
 
 def register(app: typer.Typer) -> None:
