@@ -30,10 +30,14 @@ Contenders, each in a fresh subprocess (imports not timed; peak RSS from ``os.wa
 - ``copy``: the baseline: a plain ``COPY outbox (...) FROM STDIN`` of exactly the rows the panhuo run
   wrote (read back from its database beforehand, text format) into the same ``outbox`` table of a
   fresh database (same schema and indexes, the run's ``runs`` row present for the foreign key).
+- ``copy-all``: a second, diagnostic baseline (figure only): a plain COPY of everything the run wrote
+  (its decisions, assignments and outbox rows; one transaction), to tell the cost of the volume a
+  run writes from the cost of how panhuo writes it.
 - ``panhuo-sqlite``: ``run_playbook`` on the SQLite store (figure only; same phases and first row).
 
-Agreement: the three outboxes must hold the same rows (count, and a digest of the sorted
-idempotency key, customer, channel and arm of every row); a disagreement exits 1. Targets (issue 5):
+Agreement: every outbox must hold the same rows (count, and a digest of the sorted idempotency key,
+customer, channel and arm of every row), and the runs and ``copy-all`` the same numbers of decisions
+and assignments; a disagreement exits 1. Targets (issue 5):
 panhuo/copy on PostgreSQL <= 3x, first outbox row <= 5 s. ``--record`` (the default) writes the
 figures into ``benchmarks/RESULTS.md`` between ``<!-- bench-runs:<n>:begin/end -->``. ``--profile``
 runs the panhuo contender under cProfile (its log then lists the top functions; not a timed figure).
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import os
 import re
@@ -62,10 +67,11 @@ import run as bench
 
 __all__ = ["CONTENDERS", "PLAYBOOK", "main", "record", "synthetic_tags"]
 
-CONTENDERS = ("panhuo", "copy", "panhuo-sqlite")
+CONTENDERS = ("panhuo", "copy", "copy-all", "panhuo-sqlite")
 LABELS = {
     "panhuo": "panhuo run_playbook (PostgreSQL)",
     "copy": "plain COPY of the same outbox rows (PostgreSQL, baseline)",
+    "copy-all": "plain COPY of all the run wrote: decisions, assignments, outbox",
     "panhuo-sqlite": "panhuo run_playbook (SQLite)",
 }
 PG_ADMIN = os.environ.get("PANHUO_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -74,6 +80,11 @@ AS_OF = dt.date(2026, 1, 30)
 NOW = "2026-01-30T10:00:00+08:00"  # inside the send window: every message is a send, not deferred
 OUTBOX_COLUMNS = ("run_id", "playbook_id", "customer_id", "channel", "arm", "benefit_id", "content",
                   "idempotency_key", "status", "send_after", "created_at")
+WRITTEN = (  # what a run writes besides its runs row: table, columns (serial ids left out), order
+    ("decisions", ("run_id", "customer_id", "guardrail", "outcome", "reason"), "run_id, customer_id"),
+    ("assignments", ("run_id", "customer_id", "grp", "arm", "propensity", "seed"), "run_id, customer_id"),
+    ("outbox", OUTBOX_COLUMNS, "id"),
+)
 FIRST_ROW_TARGET = 5.0
 RATIO_TARGET = 3.0
 POLL_S = 0.05
@@ -290,6 +301,13 @@ def _work_panhuo(ctx: dict[str, Any]) -> dict[str, Any]:
     from panhuo.config import Workspace
     from panhuo.runs.engine import run_playbook
 
+    for lazy in ("panhuo.scores", "panhuo.tags", "panhuo.benefits.catalogue", "panhuo.content", "panhuo.calendar",
+                 "exchange_calendars", "pandas", "panhuo.runs.triggers"):
+        try:  # what run_playbook imports on first use: imports are not timed
+            importlib.import_module(lazy)
+        except ImportError:
+            pass
+
     base = Workspace.open(Path(ctx["workspace"]), create=False)
     ws = Workspace(base.root, base.settings.model_copy(update={"store_url": ctx["store_url"]}))
     marks: list[tuple[float, int]] = []
@@ -332,20 +350,22 @@ def _work_panhuo(ctx: dict[str, Any]) -> dict[str, Any]:
 def _work_copy(ctx: dict[str, Any]) -> dict[str, Any]:
     import psycopg
 
-    cols = ", ".join(OUTBOX_COLUMNS)
     t0 = time.time()
     with psycopg.connect(ctx["dsn"]) as conn:
-        with conn.cursor() as cur, open(ctx["rows_file"], "rb") as fh:
-            with cur.copy(f"COPY outbox ({cols}) FROM STDIN") as copy:
-                while block := fh.read(1 << 20):
-                    copy.write(block)
+        for table, cols, path in ctx["files"]:  # one transaction, one COPY per table
+            with conn.cursor() as cur, open(path, "rb") as fh:
+                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    while block := fh.read(1 << 20):
+                        copy.write(block)
         conn.commit()
         t1 = time.time()
         rows, digest = _outbox_digest(conn)
-    return {"seconds": t1 - t0, "started": t0, "rows": rows, "digest": digest}
+        counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("decisions", "assignments")]
+    return {"seconds": t1 - t0, "started": t0, "rows": rows, "digest": digest, "decisions": counts[0],
+            "assignments": counts[1]}
 
 
-WORKLOADS = {"panhuo": _work_panhuo, "copy": _work_copy, "panhuo-sqlite": _work_panhuo}
+WORKLOADS = {"panhuo": _work_panhuo, "copy": _work_copy, "copy-all": _work_copy, "panhuo-sqlite": _work_panhuo}
 
 
 def worker(name: str, ctx_path: Path) -> int:
@@ -390,7 +410,7 @@ def run_contender(name: str, ctx: dict[str, Any], run_dir: Path, rss_cap: int) -
     ctx_path = run_dir / f"{name}.ctx.json"
     ctx_path.write_text(json.dumps(ctx, default=str), encoding="utf-8")
     log = run_dir / f"{name}.log"
-    poll = _poller(ctx) if name != "copy" else None
+    poll = _poller(ctx) if name.startswith("panhuo") else None
     seen: float | None = None
     with open(log, "wb") as fh:
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", name, "--ctx",
@@ -426,16 +446,28 @@ def run_contender(name: str, ctx: dict[str, Any], run_dir: Path, rss_cap: int) -
     return dict(res, ok=True, peak_rss=peak)
 
 
-def export_outbox(database: str, target: str, rows_file: Path) -> None:
-    """Copy the panhuo run's outbox rows to a file, and its runs row into ``target`` (for the foreign key)."""
+def export_rows(database: str, run_dir: Path) -> list[tuple[str, tuple[str, ...], str]]:
+    """The rows the panhuo run wrote, per table, to text files in COPY format (in the order written)."""
     import psycopg
 
-    cols = ", ".join(OUTBOX_COLUMNS)
-    with psycopg.connect(pg_dsn(database)) as src, psycopg.connect(pg_dsn(target)) as dst:
-        with src.cursor() as cur, open(rows_file, "wb") as fh:
-            with cur.copy(f"COPY (SELECT {cols} FROM outbox ORDER BY id) TO STDOUT") as copy:
-                for block in copy:
-                    fh.write(block)
+    out = []
+    with psycopg.connect(pg_dsn(database)) as src:
+        for table, cols, order in WRITTEN:
+            path = run_dir / f"{table}.copy"
+            with src.cursor() as cur, open(path, "wb") as fh:
+                with cur.copy(f"COPY (SELECT {', '.join(cols)} FROM {table} ORDER BY {order}) TO STDOUT") as copy:
+                    for block in copy:
+                        fh.write(block)
+            out.append((table, cols, str(path)))
+    return out
+
+
+def copy_target(template: str, name: str, source: str) -> None:
+    """A fresh database from the template holding the panhuo run's ``runs`` row (for the foreign keys)."""
+    import psycopg
+
+    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    with psycopg.connect(pg_dsn(source)) as src, psycopg.connect(pg_dsn(name)) as dst:
         with src.cursor() as cur, dst.cursor() as out:
             with cur.copy("COPY runs TO STDOUT") as c_in, out.copy("COPY runs FROM STDIN") as c_out:
                 for block in c_in:
@@ -459,6 +491,10 @@ def targets(best: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         r = bench.ratio(best["panhuo"], best["copy"])
         out.append({"line": "ratio runs panhuo/copy (PostgreSQL)", "value": r, "unit": "x",
                     "target": f"<= {RATIO_TARGET:g}x", "met": None if r is None else r <= RATIO_TARGET})
+    if "panhuo" in best and "copy-all" in best:
+        r = bench.ratio(best["panhuo"], best["copy-all"])
+        out.append({"line": "ratio runs panhuo/copy-all (PostgreSQL)", "value": r, "unit": "x",
+                    "target": "figure only", "met": None})
     if "panhuo" in best:
         f = best["panhuo"].get("first_row_seconds")
         out.append({"line": "first outbox row (PostgreSQL)", "value": f, "unit": " s",
@@ -492,11 +528,13 @@ def rows_table(best: dict[str, dict[str, Any]]) -> list[list[str]]:
         out.append([LABELS[name], bench.fmt_s(res.get("seconds")), "-" if vs is None else f"{vs:.2f}x",
                     _phase(res, "plan_seconds"), _phase(res, "write_seconds"),
                     bench.fmt_s(res.get("first_row_seconds")), bench.fmt_bytes(res.get("peak_rss")),
-                    f"{res['rows']:,}" if res.get("rows") is not None else "-", state])
+                    f"{res['rows']:,}" if res.get("rows") is not None else "-",
+                    f"{res['rows'] + res['decisions'] + res['assignments']:,}" if res.get("ok") else "-", state])
     return out
 
 
-HEAD = ["contender", "seconds", "vs COPY", "plan s", "write s", "first row s", "peak RSS", "outbox rows", "note"]
+HEAD = ["contender", "seconds", "vs COPY", "plan s", "write s", "first row s", "peak RSS", "outbox rows",
+        "table rows", "note"]
 
 
 def markdown(args: argparse.Namespace, setup: dict[str, Any], mach: dict[str, str], best: dict[str, dict[str, Any]],
@@ -559,8 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(CONTENDERS)
     if unknown:
         p.error(f"unknown contenders: {', '.join(sorted(unknown))}")
-    if "copy" in only and "panhuo" not in only:
-        p.error("copy writes the rows the panhuo contender wrote: run it with panhuo")
+    if any(c.startswith("copy") for c in only) and "panhuo" not in only:
+        p.error("the COPY baselines write the rows the panhuo contender wrote: run them with panhuo")
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     pg = "panhuo" in only
     setup = prepare(args.data / f"runs-{args.customers}-{args.seed}", args.customers, args.seed, pg)
@@ -575,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for k in range(args.repeat):
             for c in CONTENDERS:
-                if c not in only or c == "copy":
+                if c not in only or c.startswith("copy"):
                     continue
                 if c == "panhuo":
                     db = f"{setup['pg_tmpl']}_p{k}"
@@ -589,18 +627,21 @@ def main(argv: list[str] | None = None) -> int:
                 res = run_contender(c, ctx, run_dir, cap)
                 runs.setdefault(c, []).append(res)
                 _progress_line(c, res)
-                if c == "panhuo" and "copy" in only and res.get("ok"):
-                    target = f"{setup['pg_tmpl']}_c{k}"
-                    pg_admin(f'CREATE DATABASE "{target}" TEMPLATE "{setup["pg_tmpl"]}"')
-                    created.append(target)
-                    rows_file = run_dir / "outbox.copy"
-                    export_outbox(db, target, rows_file)  # set-up of the baseline, not timed
+                baselines = [b for b in ("copy", "copy-all") if b in only]
+                if c == "panhuo" and baselines and res.get("ok"):
+                    files = export_rows(db, run_dir)  # set-up of the baselines, not timed
+                    for b in baselines:
+                        target = f"{setup['pg_tmpl']}_{'c' if b == 'copy' else 'a'}{k}"
+                        copy_target(setup["pg_tmpl"], target, db)
+                        created.append(target)
+                        chosen = [f for f in files if b == "copy-all" or f[0] == "outbox"]
+                        res = run_contender(b, dict(base, dsn=pg_dsn(target), files=chosen), run_dir, cap)
+                        runs.setdefault(b, []).append(res)
+                        _progress_line(b, res)
+                        pg_admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
                     pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-                    res = run_contender("copy", dict(base, dsn=pg_dsn(target), rows_file=str(rows_file)), run_dir, cap)
-                    runs.setdefault("copy", []).append(res)
-                    _progress_line("copy", res)
-                    pg_admin(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-                    rows_file.unlink(missing_ok=True)
+                    for f in files:
+                        Path(f[2]).unlink(missing_ok=True)
                 elif c == "panhuo":
                     pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
                 else:
@@ -613,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     best = {c: best_of(runs[c]) for c in CONTENDERS if c in runs}
     checks = targets(best)
     print()
-    widths = [58, 8, 8, 7, 8, 11, 10, 12]
+    widths = [62, 8, 8, 7, 8, 11, 10, 12, 11]
     print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(HEAD, widths))))
     for r in rows_table(best):
         print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
@@ -622,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{c['line']:<38} = {_value(c):>9}   target {c['target']:<11} {_verdict(c)}", flush=True)
     ok = [n for n, r in best.items() if r.get("ok")]
     digests = {n: (best[n]["rows"], best[n]["digest"]) for n in ok}
-    agree = len(set(digests.values())) <= 1
+    tables = {n: (best[n]["decisions"], best[n]["assignments"]) for n in ok if n != "copy"}
+    agree = len(set(digests.values())) <= 1 and len(set(tables.values())) <= 1
     p0 = best.get("panhuo") or best.get("panhuo-sqlite")
     if p0 and p0.get("ok"):
         print("funnel: " + ", ".join(f"{k} {v:,}" for k, v in p0["funnel"]))
@@ -636,10 +678,11 @@ def main(argv: list[str] | None = None) -> int:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         return 1
     if not agree:
-        print(f"contenders DISAGREE on the outbox: {digests}", file=sys.stderr)
+        print(f"contenders DISAGREE on the outbox: {digests}; decisions, assignments: {tables}", file=sys.stderr)
         return 1
     print(f"all contenders hold the same {next(iter(digests.values()))[0]:,} outbox rows "
-          f"(same keys, customers, channels, arms)")
+          f"(same keys, customers, channels, arms)"
+          + (" and the same numbers of decisions and assignments" if tables else ""))
     return 0
 
 
