@@ -36,7 +36,7 @@ timing:
   schedule: every_trading_day
   at: "10:00"
   send_window: ["09:00", "20:00"]
-  reentry: every_time
+  reentry: {reentry}
 user:
   segment: {segment}
 benefit:
@@ -79,12 +79,14 @@ def write_tags(ws: Workspace, rows: list[dict], as_of: dt.date = AS_OF) -> Path:
 
 def make_live(ws: Workspace, tmp: Path, *, pid: str = "test-wake", purpose: str = "reactivation",
               segment: str = "sleeping", items: str = "news-daily", channel: str = "order: [app_push, sms]",
-              holdout: float = 0.2, live: bool = True, arms: str | None = None, personalised: bool = False) -> str:
+              holdout: float = 0.2, live: bool = True, arms: str | None = None, personalised: bool = False,
+              reentry: str = "every_time") -> str:
     """Store the test playbook as ``ops``, approve it as ``cmp`` and put it live (unless ``live`` is False).
 
     ``arms``: YAML list items placed under ``method.arms``, e.g. ``"- {id: a, items: [x]}"`` lines.
     """
-    text = PLAYBOOK.format(id=pid, purpose=purpose, segment=segment, items=items, channel=channel, holdout=holdout)
+    text = PLAYBOOK.format(id=pid, purpose=purpose, segment=segment, items=items, channel=channel, holdout=holdout,
+                           reentry=reentry)
     if personalised:
         text = text.replace("  success:", "  personalised: true\n  success:")
     if arms:

@@ -136,7 +136,9 @@ def test_send_window_defers_or_skips(sqlite_ws: Workspace, tmp_path: Path) -> No
     report = run_playbook(ws, pid, AS_OF, now=late)
     assert report.deferred
     box = _outbox(ws)
-    assert box and all(m.send_after == (late + dt.timedelta(days=1)).replace(hour=9) for m in box)
+    # Friday 22:00: deferred to the next window start on a trading day, Monday 09:00
+    monday = dt.datetime(2026, 2, 2, 9, 0, tzinfo=NOW.tzinfo)
+    assert box and all(m.send_after == monday for m in box)
     assert {d[1:] for d in _decisions(ws).values() if d[0] != "suitability"} <= {
         ("deferred", "deferred_to_send_window")}
     ws = _set(ws, outside_window="skip", max_per_day=9, max_per_week=9, max_per_month=9)

@@ -56,10 +56,12 @@ def _table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def make_load(ws: Workspace, **tables: list[dict[str, Any]]) -> Warehouse:
-    """Write a load with the given rows (stored names, e.g. ``cash_fen``); missing tables are empty."""
+    """Write a load with the given rows (stored names, e.g. ``cash_fen``); missing required tables are
+    empty, optional ones (``market_events``, ...) are written when given."""
     wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
     tx = wh.begin_load("tests", "duckdb")
-    for name in ("customers", "balances", "trades", "app_events", "contact_permissions"):
+    required = ("customers", "balances", "trades", "app_events", "contact_permissions")
+    for name in (*required, *(t for t in tables if t not in required)):
         rows = tables.get(name, [])
         pq.write_table(_table(name, rows), tx.path_for(name))
         tx.record(TableRecord(name=name, rows=len(rows), file=f"{name}.parquet", source=f"{name}.parquet",

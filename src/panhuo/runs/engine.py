@@ -2,9 +2,11 @@
 
 ``run_playbook(ws, playbook_id, as_of, run_key=None)``:
 
-1. the playbook must be live; its live version is the one used (recorded on the run);
-2. candidates from the user element (:mod:`panhuo.runs.candidates`), fetched with the guardrail
-   columns; the global control flag and the contact counts are joined on as small Arrow tables;
+1. the playbook must be live; its live version is the one used (recorded on the run); its trigger
+   must fire at ``as_of`` (:mod:`panhuo.runs.triggers`; ``force`` runs it anyway, and says so);
+2. candidates from the user element (:mod:`panhuo.runs.candidates`), limited to the customers the
+   trigger is about (lifecycle and behaviour triggers), fetched with the guardrail columns; the global
+   control flag, the contact counts and the re-entry gaps are joined on as small Arrow tables;
 3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`);
 4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
 5. decisions (one per candidate), assignments and outbox rows written in customer-id order, one
@@ -13,7 +15,9 @@
 Idempotent and resumable: the run is identified by (playbook, run key) — default run key: the
 as-of date — and every row by a key derived from it, so a rerun after a crash (even SIGKILL) writes
 only what is missing; batches already committed are skipped (their decisions are counted first).
-:func:`dry_run` computes the same funnel and writes nothing.
+A run that raises is marked ``failed`` (with the error) and resumes on the next attempt.
+:func:`dry_run` computes the same funnel and writes nothing. :func:`run_due` runs every live
+playbook whose trigger fires at ``as_of`` (``panhuo run --due``; the scheduler calls it).
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from sqlalchemy import func, select
 
 from panhuo.playbooks.errors import LifecycleError
 from panhuo.playbooks.schema import PlaybookSpec
+from panhuo.calendar import calendar_for
 from panhuo.runs import assignment as asg
-from panhuo.runs import guardrails
+from panhuo.runs import guardrails, triggers
 from panhuo.runs.candidates import candidate_table
-from panhuo.runs.guardrails import frequency, pipl, send_window
+from panhuo.runs.guardrails import frequency, pipl, reentry, send_window
 from panhuo.runs.models import Assignment, Decision, OutboxMessage, Run
 from panhuo.runs.outbox import idempotency_keys, insert_ignore, placeholder_content
 from panhuo.store.audit import record
@@ -43,9 +48,16 @@ from panhuo.store.db import Store, open_store
 from panhuo.store.models import Playbook, PlaybookVersion, now_shanghai
 
 if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+
     from panhuo.config import Workspace
 
-__all__ = ["Plan", "RunReport", "dry_run", "plan_run", "product_risk", "run_playbook"]
+__all__ = ["DueResult", "NotDue", "Plan", "RunReport", "dry_run", "due_playbooks", "plan_run", "product_risk",
+           "run_due", "run_playbook"]
+
+
+class NotDue(LifecycleError):
+    """The playbook's trigger does not fire at the as-of date (nothing was written)."""
 
 Progress = Callable[[int, int], None]
 
@@ -69,6 +81,7 @@ class Plan:
     propensity: np.ndarray
     seed: str = "0"
     warnings: list[str] = field(default_factory=list)
+    trigger: str = ""
 
     @property
     def blocked(self) -> Counter[str]:
@@ -103,6 +116,7 @@ class RunReport:
     send_at: dt.datetime | None = None
     deferred: bool = False
     warnings: list[str] = field(default_factory=list)
+    trigger: str = ""  # why the trigger fired (or, for a dry run or a forced run, why not)
 
 
 def _load_spec(store: Store, playbook_id: str, *, live_only: bool) -> tuple[PlaybookSpec, int]:
@@ -150,25 +164,42 @@ def plan_run(
     benefit_risk: dict[str, str] | None = None,
     tags_file: Path | None = None,
     exclude_run: int | None = None,
+    con: BaseBackend | None = None,
+    firing: triggers.Firing | None = None,
 ) -> Plan:
-    """Candidates, guardrails and assignment for one run, set-based; reads the store, writes nothing."""
+    """Candidates, guardrails and assignment for one run, set-based; reads the store, writes nothing.
+
+    ``firing`` (from :func:`panhuo.runs.triggers.evaluate` on the same ``con``) limits the candidates
+    to the customers the trigger is about; None evaluates the trigger here.
+    """
     from panhuo.engines import connect
 
     settings = ws.settings.runs
+    cal = calendar_for(ws)
     now = (now or now_shanghai()).astimezone(now_shanghai().tzinfo)
-    send_at, inside = send_window.send_time(spec, now)
+    send_at, inside = send_window.send_time(spec, now, cal)
     ctx = guardrails.GuardContext(spec=spec, settings=settings, now=now, send_at=send_at, inside_window=inside,
                                   benefit_risk=benefit_risk if benefit_risk is not None else product_risk(ws))
-    con = connect(ws.settings.engine, ws.tmp_dir)
-    cand = candidate_table(ws, con, spec, as_of, tags_file=tags_file).to_pyarrow()
+    if con is None:
+        con = connect(ws.settings.engine, ws.tmp_dir)
+        firing = None
+    if firing is None:
+        firing = triggers.evaluate(ws, con, spec, as_of, cal)
+    cand_expr = candidate_table(ws, con, spec, as_of, tags_file=tags_file)
+    if firing.audience is not None:
+        cand_expr = cand_expr.semi_join(firing.audience, "customer_id")
+    cand = cand_expr.to_pyarrow()
     ids_all = cand.column("customer_id").to_pylist()
     gc = asg.global_control(ids_all, settings.global_salt, settings.global_control_share)
     cand = cand.append_column("_gc", pa.array(gc, pa.bool_()))
     with store.session() as s:
         counts = frequency.contact_counts(s, send_at, exclude_run)
+        gaps = reentry.entry_gaps(s, spec.id, as_of, cal, exclude_run)
     t = ibis.memtable(cand)
     c = frequency.pivot(ibis.memtable(counts)).rename(_cid="customer_id")
     t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
+    g = ibis.memtable(gaps).rename(_gid="customer_id")
+    t = t.left_join(g, t.customer_id == g._gid).drop("_gid")
     t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
     out = con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))
     ids = out.column("customer_id").to_pylist()
@@ -191,13 +222,13 @@ def plan_run(
     return Plan(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
                 ids=ids, channel=out.column("channel").to_pylist(), guardrail=guard,
                 reason=out.column("reason").to_pylist(), group=group, arm=arm, propensity=prop, seed=settings.seed,
-                warnings=[warn] if warn else [])
+                warnings=[warn] if warn else [], trigger=("" if firing.fires else "does not fire: ") + firing.why)
 
 
 def _report(plan: Plan, **kw: Any) -> RunReport:
     return RunReport(playbook_id=plan.spec.id, version=plan.version, as_of=plan.as_of, run_key=plan.run_key,
                      funnel=plan.funnel(), reasons=dict(plan.reasons), send_at=plan.send_at,
-                     deferred=not plan.inside_window, warnings=list(plan.warnings), **kw)
+                     deferred=not plan.inside_window, warnings=list(plan.warnings), trigger=plan.trigger, **kw)
 
 
 def dry_run(
@@ -228,10 +259,28 @@ def _run_row(store: Store, playbook_id: str, version: int, as_of: dt.date, run_k
         if run.as_of != as_of:
             raise LifecycleError(f"run key {run_key!r} of {playbook_id!r} was used for as-of {run.as_of}, "
                                  f"not {as_of}: pick another --run-key")
+        if run.state == "failed":  # the next attempt resumes it
+            run.state, run.finished_at = "running", None
         if run.state == "running" and run.finished_at is None:
             record(s, actor=actor, action="run.attempt", entity="run", entity_id=f"{playbook_id}/{run_key}",
                    after={"run_id": run.id, "version": run.playbook_version, "as_of": as_of.isoformat()})
         return run
+
+
+def _fail(store: Store, run_id: int, entity: str, actor: str, exc: BaseException) -> None:
+    """Mark the run failed with the error (kept in ``funnel.error``) and audit it; never raises."""
+    try:
+        with store.session() as s:
+            row = s.get(Run, run_id)
+            if row is None or row.state == "done":
+                return
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            row.state, row.finished_at = "failed", now_shanghai()
+            row.funnel = {**(row.funnel or {}), "error": error}
+            record(s, actor=actor, action="run.fail", entity="run", entity_id=entity,
+                   after={"run_id": run_id, "error": error})
+    except Exception:  # noqa: BLE001 - the original error is what the caller must see
+        pass
 
 
 def _resume_point(store: Store, run_id: int, ids: list[str]) -> int:
@@ -296,14 +345,22 @@ def run_playbook(
     benefit_risk: dict[str, str] | None = None,
     tags_file: Path | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> RunReport:
     """Run a live playbook at ``as_of``: decisions, assignments and outbox rows, idempotent and resumable.
+
+    The trigger must fire at ``as_of``; ``force`` runs the playbook when it does not (the run's audit
+    entry and report say so). A run that raises is marked ``failed``; running it again resumes it.
 
     Raises
     ------
     LifecycleError
         The playbook does not exist or is not live (nothing is written).
+    NotDue
+        The trigger does not fire at ``as_of`` and ``force`` is not set (nothing is written).
     """
+    from panhuo.engines import connect
+
     key = run_key or as_of.isoformat()
     store = open_store(ws)
     try:
@@ -313,30 +370,48 @@ def run_playbook(
             if old is not None:
                 version = old.playbook_version  # a resumed run keeps the version it started with
                 spec = PlaybookSpec.model_validate(s.get(PlaybookVersion, (playbook_id, version)).parsed)  # type: ignore[union-attr]
+        con = connect(ws.settings.engine, ws.tmp_dir)
+        firing = triggers.evaluate(ws, con, spec, as_of)
+        if not firing.fires and not force:
+            raise NotDue(f"playbook {playbook_id!r} is not due at {as_of}: {firing.why}; nothing was written "
+                         "(--force runs it anyway)")
         run = _run_row(store, playbook_id, version, as_of, key, actor or "system")
-        plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
-                        tags_file=tags_file, exclude_run=run.id)
-        done = _resume_point(store, run.id, plan.ids)
-        n, size, written = len(plan.ids), ws.settings.runs.batch_size, 0
-        created = now_shanghai()
-        if progress:
-            progress(min(done, n), n)
-        for lo in range(min(done, n), n, size):
-            hi = min(lo + size, n)
-            keys = idempotency_keys(playbook_id, plan.ids[lo:hi], key)
-            decisions, assigns, outbox = _rows(plan, run, lo, hi, keys, created)
-            with store.session() as s:
-                insert_ignore(s, Decision.__table__, decisions)  # type: ignore[arg-type]
-                insert_ignore(s, Assignment.__table__, assigns)  # type: ignore[arg-type]
-                insert_ignore(s, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
-            written += len(outbox)
-            if progress:
-                progress(hi, n)
-        report = _report(plan, run_id=run.id, written=written, skipped=min(done, n))
-        _finish(store, run, plan, report, actor or "system")
-        return report
+        try:
+            return _execute(ws, store, spec, version, as_of, key, run, con, firing, actor=actor, now=now,
+                            benefit_risk=benefit_risk, tags_file=tags_file, progress=progress)
+        except BaseException as exc:
+            _fail(store, run.id, f"{playbook_id}/{key}", actor or "system", exc)
+            raise
     finally:
         store.dispose()
+
+
+def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_of: dt.date, key: str, run: Run,
+             con: BaseBackend, firing: triggers.Firing, *, actor: str | None, now: dt.datetime | None,
+             benefit_risk: dict[str, str] | None, tags_file: Path | None, progress: Progress | None) -> RunReport:
+    """Plan the run and write what an earlier attempt did not, batch by batch."""
+    playbook_id = spec.id
+    plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
+                    tags_file=tags_file, exclude_run=run.id, con=con, firing=firing)
+    done = _resume_point(store, run.id, plan.ids)
+    n, size, written = len(plan.ids), ws.settings.runs.batch_size, 0
+    created = now_shanghai()
+    if progress:
+        progress(min(done, n), n)
+    for lo in range(min(done, n), n, size):
+        hi = min(lo + size, n)
+        keys = idempotency_keys(playbook_id, plan.ids[lo:hi], key)
+        decisions, assigns, outbox = _rows(plan, run, lo, hi, keys, created)
+        with store.session() as s:
+            insert_ignore(s, Decision.__table__, decisions)  # type: ignore[arg-type]
+            insert_ignore(s, Assignment.__table__, assigns)  # type: ignore[arg-type]
+            insert_ignore(s, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
+        written += len(outbox)
+        if progress:
+            progress(hi, n)
+    report = _report(plan, run_id=run.id, written=written, skipped=min(done, n))
+    _finish(store, run, plan, report, actor or "system")
+    return report
 
 
 def _finish(store: Store, run: Run, plan: Plan, report: RunReport, actor: str) -> None:
@@ -347,7 +422,78 @@ def _finish(store: Store, run: Run, plan: Plan, report: RunReport, actor: str) -
         first = row.state != "done"
         row.state, row.finished_at = "done", now_shanghai()
         row.candidates, row.holdout, row.sends = len(plan.ids), funnel["holdout"], funnel["sends"]
-        row.funnel = {"stages": [[k, v] for k, v in report.funnel], "reasons": report.reasons}
+        row.funnel = {"stages": [[k, v] for k, v in report.funnel], "reasons": report.reasons,
+                      "trigger": report.trigger}
         if first:
             record(s, actor=actor, action="run.finish", entity="run", entity_id=f"{plan.spec.id}/{plan.run_key}",
                    after={"run_id": run.id, "funnel": row.funnel})
+
+
+@dataclass
+class DueResult:
+    """What ``run --due`` decided for one live playbook: ``state`` is ``ran``, ``not_due``, ``waiting``
+    (fires today, but before its ``at`` time), ``done`` (already ran under this run key) or ``failed``."""
+
+    playbook_id: str
+    state: str
+    why: str
+    report: RunReport | None = None
+
+
+def due_playbooks(ws: Workspace, as_of: dt.date, now: dt.datetime | None = None) -> list[DueResult]:
+    """Every live playbook with whether it is due at ``as_of`` (its trigger fires, its ``at`` time has come
+    when ``as_of`` is today, and it has not run under the run key ``as_of`` yet); runs nothing."""
+    from panhuo.engines import connect
+    from panhuo.playbooks.repository import list_playbooks
+    from panhuo.playbooks.schema import ScheduleTiming, minutes
+
+    now = (now or now_shanghai()).astimezone(now_shanghai().tzinfo)
+    cal = calendar_for(ws)
+    con = connect(ws.settings.engine, ws.tmp_dir)
+    store = open_store(ws)
+    out: list[DueResult] = []
+    try:
+        with store.session() as s:
+            live = [(pb.id, pb.live_version) for pb in list_playbooks(s, state="live")]
+            done = {r.playbook_id for r in s.execute(select(Run).where(Run.run_key == as_of.isoformat(),
+                                                                        Run.state == "done")).scalars()}
+        for pid, _version in sorted(live):
+            spec, _ = _load_spec(store, pid, live_only=True)
+            if pid in done:
+                out.append(DueResult(pid, "done", f"already ran under run key {as_of.isoformat()}"))
+                continue
+            firing = triggers.evaluate(ws, con, spec, as_of, cal)
+            if not firing.fires:
+                out.append(DueResult(pid, "not_due", firing.why))
+                continue
+            timing = spec.timing
+            at = timing.at if isinstance(timing, ScheduleTiming) and timing.at else None
+            if at and as_of == now.date() and now.hour * 60 + now.minute < minutes(at):
+                out.append(DueResult(pid, "waiting", f"{firing.why}; waiting until {at}"))
+                continue
+            out.append(DueResult(pid, "due", firing.why))
+    finally:
+        store.dispose()
+    return out
+
+
+def run_due(ws: Workspace, as_of: dt.date, *, actor: str | None = None, now: dt.datetime | None = None,
+            progress: Callable[[str, int, int], None] | None = None) -> list[DueResult]:
+    """Run every live playbook that is due at ``as_of`` (see :func:`due_playbooks`), one after another.
+
+    A playbook that fails is marked ``failed`` (its run resumes next time) and the others still run.
+    ``progress(playbook_id, done, total)`` follows each run.
+    """
+    results = due_playbooks(ws, as_of, now)
+    for r in results:
+        if r.state != "due":
+            continue
+        note = (lambda d, n, _p=r.playbook_id: progress(_p, d, n)) if progress else None
+        try:
+            r.report = run_playbook(ws, r.playbook_id, as_of, actor=actor, now=now, progress=note)
+            r.state = "ran"
+        except NotDue as exc:  # the data changed between the check and the run
+            r.state, r.why = "not_due", str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported per playbook; the run row says failed
+            r.state, r.why = "failed", f"{type(exc).__name__}: {exc}"
+    return results

@@ -4,6 +4,7 @@ One module per rule, evaluated in this order; the first rule that blocks a custo
 reason code is recorded:
 
 1. ``global_control`` — the persistent global control group no playbook touches;
+   ``reentry`` — whether a customer who entered this playbook before may enter again;
 2. ``consent`` — consent (and reach) per channel; picks the channel;
    ``pipl`` — personalised (model-driven) playbooks skip customers who refused personalisation;
 3. ``dormant`` — dormant accounts only through an ``activation_invite`` playbook;
@@ -31,6 +32,7 @@ from panhuo.runs.guardrails import (
     global_control,
     one_per_run,
     pipl,
+    reentry,
     send_window,
     suitability,
 )
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["ORDER", "REASONS", "GuardContext", "apply", "funnel"]
 
 ORDER: tuple[ModuleType, ...] = (
-    global_control, consent, pipl, dormant, suitability, frequency, send_window, one_per_run,
+    global_control, reentry, consent, pipl, dormant, suitability, frequency, send_window, one_per_run,
 )
 REASONS: dict[str, tuple[str, ...]] = {m.NAME: m.REASONS for m in ORDER}
 
@@ -52,7 +54,8 @@ def apply(t: ir.Table, ctx: GuardContext) -> ir.Table:
     null: passed; ``_arm_ok_<i>``: arm ``i`` is suitable for the customer).
 
     ``t`` holds the candidates with their tags and the joined columns ``_gc`` (global control),
-    ``_n_<period>`` and ``_n_<period>_<channel>`` (contact counts) and ``_dup`` (a repeated customer).
+    ``_n_<period>`` and ``_n_<period>_<channel>`` (contact counts), ``_entry_gap`` (trading days since the
+    customer last entered this playbook) and ``_dup`` (a repeated customer).
     """
     branches: list[tuple[ir.BooleanValue, str, str]] = []
     for rule in ORDER:
