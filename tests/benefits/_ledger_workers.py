@@ -8,21 +8,21 @@ from typing import Any
 __all__ = ["reserve_worker"]
 
 
-def reserve_worker(url: str, specs: list[dict[str, Any]], run_id: int, batches: list[list[str]], barrier: Any,
-                   results: Any, worker: int) -> None:
-    """Wait for the others, then reserve every benefit in ``specs`` for each batch, one transaction per batch."""
+def reserve_worker(url: str, specs: list[dict[str, Any]], run_id: int, batches: list[tuple[list[str], list[str]]],
+                   barrier: Any, results: Any, worker: int) -> None:
+    """Wait for the others, then reserve for each batch (customer ids, benefit ids) in one transaction."""
     from panhuo.benefits.ledger import reserve_all
     from panhuo.store.db import open_store
     from tests.benefits.conftest import AT, item
 
-    items = [item(**spec) for spec in specs]
+    items = {spec["bid"]: item(**spec) for spec in specs}
     store = open_store(url)
     out: list[dict[str, Any]] = []
     try:
         barrier.wait(timeout=120)
         rng = random.Random(worker)
-        for ids in batches:
-            order = items[:]
+        for ids, bids in batches:
+            order = [items[b] for b in bids]
             rng.shuffle(order)  # reserve_all must lock in id order whatever order it is given
             with store.session() as s:
                 got = reserve_all(s, [(it, ids) for it in order], run_id, at=AT, actor=f"worker-{worker}")

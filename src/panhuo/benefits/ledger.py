@@ -26,7 +26,8 @@ How it stays exact:
 
 Reason codes of refused customers: ``benefit_stock_exhausted``, ``benefit_budget_exhausted`` and
 ``benefit_not_valid`` (``at`` outside the item's validity window, Asia/Shanghai days). Several benefits in
-one transaction: :func:`reserve_all` locks them in benefit-id order, so concurrent runs cannot deadlock.
+one transaction: one :func:`reserve_all` call, which locks their counters in benefit-id order and takes the
+audit log's lock only after the last of them, so concurrent runs cannot deadlock.
 """
 
 from __future__ import annotations
@@ -213,6 +214,33 @@ def reserve(
     ValueError
         ``at`` is naive, or a customer id appears twice in ``customer_ids``.
     """
+    audits: list[dict[str, Any]] = []
+    out = _reserve(session, item, run_id, customer_ids, at=at, actor=actor, audits=audits)
+    _write_audits(session, audits)
+    return out
+
+
+def _write_audits(session: Session, audits: list[dict[str, Any]]) -> None:
+    """The ``benefit.exhausted`` entries, written after every counter lock of the transaction is held: the
+    audit log's own lock (an advisory lock on PostgreSQL) is always taken last, so a reservation never
+    waits for a counter while holding it (no lock-order deadlock with another run's reservation)."""
+    if audits:
+        from panhuo.store.audit import record
+
+        for entry in audits:
+            record(session, **entry)
+
+
+def _reserve(
+    session: Session,
+    item: BenefitItem,
+    run_id: int,
+    customer_ids: Sequence[str],
+    *,
+    at: dt.datetime,
+    actor: str,
+    audits: list[dict[str, Any]],
+) -> Reservation:
     at = _aware(at)
     ids = _unique(customer_ids, item.id)
     cost = item.unit_cost_fen
@@ -248,12 +276,10 @@ def reserve(
             issued=BenefitStock.issued + n, spent_fen=BenefitStock.spent_fen + n * cost, stock=item.stock,
             budget_fen=item.budget_fen, exhausted_at=mark, updated_at=at))
     if logged:
-        from panhuo.store.audit import record
-
-        record(session, actor=actor, action=EXHAUSTED_ACTION, entity="benefit", entity_id=item.id, after={
-            "reason": binding_after, "run_id": run_id, "issued": issued_after, "spent_fen": spent_after,
-            "stock": item.stock, "budget_fen": item.budget_fen, "unit_cost_fen": cost,
-            "refused_in_this_batch": len(refuse)})
+        audits.append({"actor": actor, "action": EXHAUSTED_ACTION, "entity": "benefit", "entity_id": item.id,
+                       "after": {"reason": binding_after, "run_id": run_id, "issued": issued_after,
+                                 "spent_fen": spent_after, "stock": item.stock, "budget_fen": item.budget_fen,
+                                 "unit_cost_fen": cost, "refused_in_this_batch": len(refuse)}})
     held_ids = [c for c in ids if c in held]
     refused = dict.fromkeys(refuse, binding or REASON_STOCK)
     granted = [c for c in ids if c not in refused] if refused else ids
@@ -269,16 +295,23 @@ def reserve_all(
     at: dt.datetime,
     actor: str = "system",
 ) -> dict[str, Reservation]:
-    """:func:`reserve` for several benefits in one transaction, locking their counters in benefit-id order.
+    """:func:`reserve` for several benefits in one transaction, locking their counters in benefit-id order
+    and writing the audit entries after the last lock, so concurrent runs cannot deadlock.
 
-    Raises ValueError when one benefit appears twice (merge its customers first).
+    Use one call per transaction (not several :func:`reserve` calls, and before any other audit entry
+    of the transaction): that keeps every transaction's locks in the same global order. Returns
+    benefit id -> :class:`Reservation`, in benefit-id order. Raises ValueError when one benefit appears
+    twice (merge its customers first).
     """
     reqs = sorted(requests, key=lambda r: r[0].id)
+    if len({it.id for it, _ in reqs}) != len(reqs):
+        dup = next(a.id for (a, _), (b, _) in zip(reqs, reqs[1:], strict=False) if a.id == b.id)
+        raise ValueError(f"benefit {dup!r} appears twice in one reserve_all call")
     out: dict[str, Reservation] = {}
+    audits: list[dict[str, Any]] = []
     for item, ids in reqs:
-        if item.id in out:
-            raise ValueError(f"benefit {item.id!r} appears twice in one reserve_all call")
-        out[item.id] = reserve(session, item, run_id, ids, at=at, actor=actor)
+        out[item.id] = _reserve(session, item, run_id, ids, at=at, actor=actor, audits=audits)
+    _write_audits(session, audits)
     return out
 
 
