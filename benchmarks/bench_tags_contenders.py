@@ -1,4 +1,4 @@
-"""The contenders of ``benchmarks/bench_tags.py``: all 55 tags by panhuo, hand-written DuckDB SQL and polars.
+"""The contenders of ``benchmarks/bench_tags.py``: all 60 tags by panhuo, hand-written DuckDB SQL and polars.
 
 Every workload takes the context written by ``bench_tags.py`` and returns ``{"seconds", "rows"}``;
 the clock starts after the imports and stops once the Parquet result is written. SQL and polars
@@ -36,14 +36,20 @@ def literals(ctx: Ctx) -> dict[str, Any]:
     from panhuo.contract.schema import ASSET_CLASSES as CLS
     from panhuo.contract.schema import CHANNELS as CH
     from panhuo.contract.schema import MARKETS as MK
+    import calendar as gregorian
+
+    from panhuo.calendar import calendar_for
+    from panhuo.config import Workspace
+    from panhuo.contract.schema import PERSONALISED
     from panhuo.status.summary import band_labels
     from panhuo.tags.assets import TREND_PERCENT
-    from panhuo.tags.engagement import CONTENT_VIEW, LOGIN, PUSH_OPEN
-    from panhuo.tags.profile import AGE_BANDS, AGE_TOP, ASSESSMENT_VALID_YEARS
-    from panhuo.tags.spec import window_start
+    from panhuo.tags.engagement import COMPLAINT, CONTENT_VIEW, LOGIN, PUSH_OPEN
+    from panhuo.tags.profile import AGE_BANDS, AGE_TOP, ASSESSMENT_VALID_YEARS, anniversary_codes
+    from panhuo.tags.spec import covered_days, window_start
 
     assert (CH, MK, CLS) == (CHANNELS, MARKETS, ASSET_CLASSES), "the contract's enums changed"
     d = dt.date.fromisoformat(ctx["as_of"])
+    previous = calendar_for(Workspace.open(ctx["workspace"])).previous_trading_day(d)
     bounds = [Decimal(b) for b in ctx["asset_bands"]]
     return {
         "as_of": d,
@@ -56,6 +62,10 @@ def literals(ctx: Ctx) -> dict[str, Any]:
         "band_top": band_labels(bounds)[-1],
         "age_bands": AGE_BANDS, "age_top": AGE_TOP, "pct": TREND_PERCENT, "blank": _SURROUNDING_BLANKS,
         "login": LOGIN, "view": CONTENT_VIEW, "push": PUSH_OPEN, "sessions": ctx["sessions_at_as_of"],
+        "complaint": COMPLAINT, "personalised": PERSONALISED,
+        # anniversaries: per year, the opening month*100+day codes celebrated in (previous trading day, as_of]
+        "anniversary": anniversary_codes(covered_days(d, previous)),
+        "as_of_md": d.month * 100 + d.day, "feb29_as": 229 if gregorian.isleap(d.year) else 228,
     }
 
 
@@ -103,7 +113,12 @@ def tags_sql(lit: dict[str, Any], columns: list[str]) -> str:
         return (f"CASE WHEN {top} <= 0 THEN NULL "
                 + " ".join(f"WHEN {v} = {top} THEN '{k}'" for v, k in zip(vals, keys, strict=True)) + " END")
 
-    perm = ", ".join(f"max(k) FILTER (WHERE channel = '{c}') AS k_{c}" for c in CHANNELS)
+    perm = ", ".join(f"max(k) FILTER (WHERE channel = '{c}') AS k_{c}" for c in (*CHANNELS, lit["personalised"]))
+    md = "(month(open_date) * 100 + day(open_date))"
+    anniversary = " OR ".join(f"(year(open_date) < {y} AND {md} IN ({', '.join(map(str, codes))}))"
+                              for y, codes in lit["anniversary"].items())
+    kp = f"k_{lit['personalised']}"
+    tenure_md = f"CASE WHEN {md} = 229 THEN {lit['feb29_as']} ELSE {md} END"
     consent = {c: f"coalesce(k_{c} IS NOT NULL AND k_{c} % 2 = 0, false)" for c in CHANNELS}
     phone = "(phone IS NOT NULL AND length(trim(phone, ' \t\n\r\v\f')) > 0)"
     tech = {"app_push": "app_user", "sms": phone, "wechat": "coalesce(wechat_bound, false)", "call": phone}
@@ -130,12 +145,13 @@ WITH c AS (
 ), per_day AS (
   SELECT customer_id, CAST(event_time AS DATE) AS day,
     count(*) FILTER (WHERE event = '{lit['login']}') AS lg, count(*) FILTER (WHERE event = '{lit['view']}') AS cv,
-    count(*) FILTER (WHERE event = '{lit['push']}') AS po
+    count(*) FILTER (WHERE event = '{lit['push']}') AS po,
+    count(*) FILTER (WHERE event = '{lit['complaint']}') AS cp, count(*) AS n
   FROM read_parquet($e) WHERE event_time >= {EV0} AND event_time < {END} GROUP BY ALL
 ), eng AS (
   SELECT customer_id, sum(lg) FILTER (WHERE day >= {S30}) AS lg30, sum(lg) AS lg90,
-    count(*) FILTER (WHERE day >= {S30}) AS ad30, count(*) AS ad90,
-    sum(cv) FILTER (WHERE day >= {S30}) AS cv30, sum(po) FILTER (WHERE day >= {S30}) AS po30
+    count(*) FILTER (WHERE day >= {S30} AND n > cp) AS ad30, count(*) FILTER (WHERE n > cp) AS ad90,
+    sum(cv) FILTER (WHERE day >= {S30}) AS cv30, sum(po) FILTER (WHERE day >= {S30}) AS po30, sum(cp) AS cp90
   FROM per_day GROUP BY customer_id
 ), lastlogin AS (
   SELECT customer_id, CAST(max(event_time) AS DATE) AS last_login
@@ -166,7 +182,7 @@ WITH c AS (
   SELECT c.*, s.status, s.status_since, s.total_assets_fen AS total, s.cash_fen, s.product_value_fen,
     s.last_trade_date, bal.ago30, bal.ago90, bal.ago365, trd.* EXCLUDE (customer_id), eng.* EXCLUDE (customer_id),
     lastlogin.last_login, perm.* EXCLUDE (customer_id), lastc.lc, resp.* EXCLUDE (customer_id),
-    {lit['sessions']} - dd.sessions AS tdays_since,
+    {lit['sessions']} - dd.sessions AS tdays_since, {lit['sessions']} - ds.sessions AS tdays_in_status,
     coalesce(c.c_app_user, false) OR lastlogin.last_login IS NOT NULL AS app_user,
     {D} AS as_of, year({D}) - birth_year AS age
   FROM c LEFT JOIN read_parquet($s) s ON s.customer_id = c.customer_id
@@ -175,6 +191,7 @@ WITH c AS (
   LEFT JOIN perm ON perm.customer_id = c.customer_id LEFT JOIN lastc ON lastc.customer_id = c.customer_id
   LEFT JOIN resp ON resp.customer_id = c.customer_id
   LEFT JOIN read_parquet($d) dd ON dd.cal_day = s.last_trade_date
+  LEFT JOIN read_parquet($d) ds ON ds.cal_day = s.status_since
 ), tags AS (
 SELECT c.customer_id AS customer_id,
   total AS total_assets_fen, CASE {band} ELSE '{lit['band_top']}' END AS asset_band,
@@ -192,9 +209,13 @@ SELECT c.customer_id AS customer_id,
   last_login, coalesce(lg30, 0) AS logins_30d, coalesce(lg90, 0) AS logins_90d,
   coalesce(ad30, 0) AS active_days_30d, coalesce(ad90, 0) AS active_days_90d, coalesce(lg30, 0) > 0 AS monthly_active,
   coalesce(cv30, 0) AS content_views_30d, coalesce(po30, 0) AS push_opens_30d, app_user,
+  coalesce(cp90, 0) AS complaints_90d,
   {', '.join(f"{consent[ch]} AS consent_{ch}" for ch in CHANNELS)},
   {', '.join(f"coalesce({consent[ch]} AND {tech[ch]}, false) AS reach_{ch}" for ch in CHANNELS)},
-  date_diff('day', open_date, as_of) AS tenure_days, age,
+  coalesce({kp} IS NOT NULL AND {kp} % 2 = 1, false) AS refuses_personalised,
+  date_diff('day', open_date, as_of) AS tenure_days,
+  year(as_of) - year(open_date) - CASE WHEN {tenure_md} > {lit['as_of_md']} THEN 1 ELSE 0 END AS tenure_years,
+  coalesce({anniversary}, false) AS anniversary_today, age,
   CASE WHEN age IS NULL THEN NULL {age_band} ELSE '{lit['age_top']}' END AS age_band,
   province, branch_id,
   nullif(regexp_replace(advisor_id, '{lit['blank']}', '', 'g'), '') IS NOT NULL AS advisor_served, risk_level,
@@ -203,6 +224,7 @@ SELECT c.customer_id AS customer_id,
   status, status_since,
   (year(as_of) * 12 + month(as_of)) - (year(status_since) * 12 + month(status_since))
     - CASE WHEN day(as_of) < day(status_since) THEN 1 ELSE 0 END AS months_in_status,
+  tdays_in_status AS trading_days_in_status,
   coalesce(k90, 0) AS contacts_90d, coalesce(k365, 0) AS contacts_365d,
   coalesce(r90, 0) AS responses_90d, coalesce(r365, 0) AS responses_365d, lc AS last_contact_date
 FROM j AS c)

@@ -1,4 +1,4 @@
-"""The polars contender of ``benchmarks/bench_tags.py``: all 55 tags as one lazy query (see ``tags_lazy``).
+"""The polars contender of ``benchmarks/bench_tags.py``: all 60 tags as one lazy query (see ``tags_lazy``).
 
 The same definitions and literals as the SQL contender (``bench_tags_contenders.literals``), written
 as polars lazy frames: conditional aggregates per table, windows scoped to the dates they need.
@@ -69,12 +69,15 @@ def tags_lazy(ctx: dict[str, Any], lit: dict[str, Any]) -> pl.LazyFrame:
                .with_columns(day=col("event_time").dt.date())
                .group_by("customer_id", "day")
                .agg((col("event") == lit["login"]).sum().alias("lg"), (col("event") == lit["view"]).sum().alias("cv"),
-                    (col("event") == lit["push"]).sum().alias("po")))
+                    (col("event") == lit["push"]).sum().alias("po"),
+                    (col("event") == lit["complaint"]).sum().alias("cp"), pl.len().alias("n")))
     r30 = col("day") >= s30
+    active = col("n") > col("cp")  # complaints are not app activity
     eng = per_day.group_by("customer_id").agg(
         col("lg").filter(r30).sum().alias("lg30"), col("lg").sum().alias("lg90"),
-        col("day").filter(r30).count().alias("ad30"), col("day").count().alias("ad90"),
-        col("cv").filter(r30).sum().alias("cv30"), col("po").filter(r30).sum().alias("po30"))
+        col("day").filter(r30 & active).count().alias("ad30"), col("day").filter(active).count().alias("ad90"),
+        col("cv").filter(r30).sum().alias("cv30"), col("po").filter(r30).sum().alias("po30"),
+        col("cp").sum().alias("cp90"))
     last_login = (ev.filter((col("event") == lit["login"]) & (col("event_time") < end))
                   .group_by("customer_id").agg(col("event_time").max().dt.date().alias("last_login")))
 
@@ -82,7 +85,8 @@ def tags_lazy(ctx: dict[str, Any], lit: dict[str, Any]) -> pl.LazyFrame:
     key = (pl.when(col("updated_at").is_null()).then(0).otherwise(col("updated_at").dt.epoch("s") + 1) * 2
            + pl.when(col("allowed")).then(0).otherwise(1))
     perm = (p.with_columns(k=key.cast(pl.Int64)).group_by("customer_id")
-            .agg(*[col("k").filter(col("channel") == ch).max().alias(f"k_{ch}") for ch in CHANNELS]))
+            .agg(*[col("k").filter(col("channel") == ch).max().alias(f"k_{ch}")
+                   for ch in (*CHANNELS, lit["personalised"])]))
 
     days = pl.scan_parquet(ctx["days"])
     contacts = (pl.scan_parquet(w["contact_history"])
@@ -109,6 +113,8 @@ def tags_lazy(ctx: dict[str, Any], lit: dict[str, Any]) -> pl.LazyFrame:
         j = j.join(other, on="customer_id", how="left")
     j = j.join(days.select(col("cal_day").alias("last_trade_date"), col("sessions").alias("ls")),
                on="last_trade_date", how="left")
+    j = j.join(days.select(col("cal_day").alias("status_since"), col("sessions").alias("ss")),
+               on="status_since", how="left")
 
     def z(name: str) -> pl.Expr:
         return col(name).fill_null(0).cast(pl.Int64)
@@ -122,6 +128,13 @@ def tags_lazy(ctx: dict[str, Any], lit: dict[str, Any]) -> pl.LazyFrame:
     tech = {"app_push": app_user, "sms": phone, "wechat": col("wechat_bound").fill_null(False), "call": phone}
     since = col("status_since")
     assessed = col("risk_assessed_on")
+    opened = col("open_date")
+    md = opened.dt.month().cast(pl.Int64) * 100 + opened.dt.day().cast(pl.Int64)
+    anniversary = pl.lit(False)
+    for y, codes in lit["anniversary"].items():
+        anniversary = anniversary | ((opened.dt.year() < y) & md.is_in(codes))
+    tenure_md = pl.when(md == 229).then(pl.lit(lit["feb29_as"], pl.Int64)).otherwise(md)
+    kp = col(f"k_{lit['personalised']}")
     out = {
         "total_assets_fen": total,
         "asset_band": _cases([(total < f, lab) for f, lab in lit["bands"]], lit["band_top"]),
@@ -142,10 +155,14 @@ def tags_lazy(ctx: dict[str, Any], lit: dict[str, Any]) -> pl.LazyFrame:
         "last_login": col("last_login"),
         "logins_30d": z("lg30"), "logins_90d": z("lg90"), "active_days_30d": z("ad30"), "active_days_90d": z("ad90"),
         "monthly_active": z("lg30") > 0, "content_views_30d": z("cv30"), "push_opens_30d": z("po30"),
-        "app_user": app_user,
+        "app_user": app_user, "complaints_90d": z("cp90"),
         **{f"consent_{ch}": consent[ch] for ch in CHANNELS},
         **{f"reach_{ch}": (consent[ch] & tech[ch]).fill_null(False) for ch in CHANNELS},
+        "refuses_personalised": (kp.is_not_null() & ((kp % 2) == 1)).fill_null(False),
         "tenure_days": (pl.lit(d) - col("open_date")).dt.total_days().cast(pl.Int64),
+        "tenure_years": (pl.lit(d.year) - opened.dt.year().cast(pl.Int64)
+                         - pl.when(tenure_md > lit["as_of_md"]).then(1).otherwise(0)).cast(pl.Int64),
+        "anniversary_today": anniversary.fill_null(False),
         "age": age,
         "age_band": _cases([(age.is_null(), None)] + [(age < b, lab) for b, lab in lit["age_bands"]],
                            lit["age_top"]).cast(pl.String),
@@ -156,6 +173,7 @@ def tags_lazy(ctx: dict[str, Any], lit: dict[str, Any]) -> pl.LazyFrame:
         "status": col("status"), "status_since": since,
         "months_in_status": ((d.year * 12 + d.month) - (since.dt.year().cast(pl.Int64) * 12 + since.dt.month())
                              - pl.when(pl.lit(d.day) < since.dt.day()).then(1).otherwise(0)).cast(pl.Int64),
+        "trading_days_in_status": (pl.lit(lit["sessions"]) - col("ss")).cast(pl.Int64),
         "contacts_90d": z("k90"), "contacts_365d": z("k365"), "responses_90d": z("r90"), "responses_365d": z("r365"),
         "last_contact_date": col("lc"),
     }

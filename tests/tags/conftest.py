@@ -7,7 +7,8 @@ holds rows dated after as_of, which must change nothing (``clean`` drops them fo
 Customers: ``a`` (busy: boundary trades, logins, contacts), ``b`` (new, nothing), ``c`` (old,
 sleeping, a contact without response), ``d`` (opens after as_of: not tagged), ``e`` (ties and a
 response on the 10th trading day), ``f`` (huge exact balance, a contact answered on the 11th
-trading day: not a response), ``g`` (no balance at all).
+trading day: not a response), ``g`` (no balance at all). Complaints (app_events 'complaint') for
+``c`` (window edges) and ``a``; 'personalised' permissions (PIPL refusals) for ``a``, ``c``, ``e``, ``f``.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def tiny_tables() -> dict[str, list[dict[str, Any]]]:
             _ev("a", "2026-11-25 00:00:00", "quote"),
             _ev("a", "2026-11-25 09:00:00", "login"),
             _ev("b", "2026-01-01 09:00:00", "login"),
+            _ev("c", "2026-08-27 00:00:00", "complaint"),  # first day of the 90-day window
+            _ev("c", "2026-11-24 18:00:00", "complaint"),
+            _ev("c", "2026-08-26 23:59:59", "complaint"),  # one second before it
+            _ev("c", "2026-11-25 09:00:00", "complaint"),  # after as_of
+            _ev("a", "2026-11-01 12:00:00", "complaint"),  # on a day with push opens: one active day
         ],
         "contact_permissions": [
             _perm("a", "app_push", True, "2026-01-01 09:00:00"),
@@ -131,6 +137,13 @@ def tiny_tables() -> dict[str, list[dict[str, Any]]]:
             _perm("c", "app_push", True, "2025-01-01 09:00:00"),
             _perm("e", "wechat", True, None),
             _perm("e", "call", True, "2026-11-25 00:00:00"),
+            _perm("a", "personalised", True, "2026-01-01 09:00:00"),
+            _perm("a", "personalised", False, "2026-11-24 20:00:00"),  # refused on as_of evening
+            _perm("c", "personalised", False, "2026-11-25 09:00:00"),  # refused after as_of
+            _perm("e", "personalised", False, None),
+            _perm("e", "personalised", True, "2026-02-01 09:00:00"),  # refused, then allowed again
+            _perm("f", "personalised", True, "2026-03-01 09:00:00"),
+            _perm("f", "personalised", False, "2026-03-01 09:00:00"),  # same second: the refusal wins
         ],
         "contact_history": [
             _contact("a", "2026-11-20 10:00:00"),

@@ -15,10 +15,11 @@ total_assets asset_band total_assets_30d_ago total_assets_90d_ago total_assets_3
 product_holder last_trade_date trading_days_since_last_trade trade_count_30d trade_count_90d trade_count_365d
 traded_amount_30d traded_amount_90d traded_amount_365d commission_30d commission_90d commission_365d
 preferred_asset_class preferred_market net_commission_rate last_login logins_30d logins_90d active_days_30d
-active_days_90d monthly_active content_views_30d push_opens_30d app_user consent_app_push consent_sms consent_wechat
-consent_call reach_app_push reach_sms reach_wechat reach_call tenure_days age age_band province branch_id
-advisor_served risk_level assessment_expired status status_since months_in_status contacts_90d contacts_365d
-responses_90d responses_365d last_contact_date
+active_days_90d monthly_active content_views_30d push_opens_30d app_user complaints_90d consent_app_push consent_sms
+consent_wechat consent_call reach_app_push reach_sms reach_wechat reach_call refuses_personalised tenure_days
+tenure_years anniversary_today age age_band province branch_id advisor_served risk_level assessment_expired status
+status_since months_in_status trading_days_in_status contacts_90d contacts_365d responses_90d responses_365d
+last_contact_date
 """.split()  # noqa: SIM905 - reads as the agreed list
 
 MONEY = {"total_assets", "total_assets_30d_ago", "total_assets_90d_ago", "total_assets_365d_ago",

@@ -22,3 +22,14 @@ def test_app_user_from_flag_or_login(tags) -> None:
     assert tags["b"]["monthly_active"] is False
     assert tags["c"]["app_user"] is False
     assert (tags["g"]["app_user"], tags["g"]["last_login"], tags["g"]["logins_90d"]) == (False, None, 0)
+
+
+def test_complaints_count_in_90_days_and_are_not_app_activity(tags) -> None:
+    c = tags["c"]
+    # 08-27 00:00 (day 90) and 11-24 18:00 count; 08-26 23:59:59 and 11-25 do not
+    assert c["complaints_90d"] == 2
+    assert (c["active_days_30d"], c["active_days_90d"], c["app_user"], c["last_login"]) == (0, 0, False, None)
+    a = tags["a"]
+    assert a["complaints_90d"] == 1
+    assert (a["active_days_30d"], a["active_days_90d"]) == (3, 5)  # its complaint day had push opens
+    assert tags["g"]["complaints_90d"] == 0  # no events at all

@@ -1,11 +1,13 @@
-"""Lifecycle tags from the stored status: status, status_since, completed months in status."""
+"""Lifecycle tags from the stored status: status, status_since, completed months and trading days in status."""
 
 from __future__ import annotations
 
 import ibis
 import pytest
 
+from panhuo.calendar import get_calendar
 from tests.status.conftest import D
+from tests.tags.conftest import AS_OF
 
 
 def test_status_and_since(tags) -> None:
@@ -15,6 +17,13 @@ def test_status_and_since(tags) -> None:
         "sleeping", D("2026-11-24"), 0)
     assert tags["b"]["status"] == "new_empty"
     assert tags["g"]["status"] == "dormant"
+
+
+def test_trading_days_in_status(tags) -> None:
+    cal = get_calendar()
+    assert tags["a"]["trading_days_in_status"] == cal.trading_days_between(D("2026-08-31"), AS_OF)
+    assert tags["a"]["trading_days_in_status"] == 55  # 2026-08-31 (Mon) to 2026-11-24; the National Day week closed
+    assert tags["c"]["trading_days_in_status"] == 0  # changed on as_of
 
 
 @pytest.mark.parametrize(

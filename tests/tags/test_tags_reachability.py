@@ -23,3 +23,13 @@ def test_reach_needs_consent_and_the_channel(tags) -> None:
     assert (c["consent_wechat"], c["reach_wechat"], c["consent_app_push"], c["reach_app_push"]) == (
         True, False, True, False)
     assert tags["e"]["reach_wechat"] is True
+
+
+def test_refusal_of_personalised_marketing_is_the_latest_personalised_row(tags) -> None:
+    assert tags["a"]["refuses_personalised"] is True  # allowed, then refused on as_of evening
+    assert tags["c"]["refuses_personalised"] is False  # the refusal comes after as_of
+    assert tags["e"]["refuses_personalised"] is False  # refused (undated), then allowed again
+    assert tags["f"]["refuses_personalised"] is True  # allowed and refused in the same second
+    assert tags["g"]["refuses_personalised"] is False  # no row: not refused
+    # the personalised rows are no consent to any contact channel
+    assert (tags["f"]["consent_sms"], tags["f"]["consent_app_push"]) == (False, False)

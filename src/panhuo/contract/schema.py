@@ -31,6 +31,8 @@ __all__ = [
     "TABLES",
     "RISK_LEVELS",
     "CHANNELS",
+    "PERSONALISED",
+    "PERMISSION_CHANNELS",
     "MARKETS",
     "ASSET_CLASSES",
     "SIDES",
@@ -42,6 +44,10 @@ CONTRACT_VERSION = 1
 
 RISK_LEVELS = ("C1", "C2", "C3", "C4", "C5")
 CHANNELS = ("app_push", "sms", "wechat", "call")
+#: the pseudo-channel of contact_permissions that records consent to personalised (model-driven)
+#: marketing; allowed = false is the customer's PIPL refusal
+PERSONALISED = "personalised"
+PERMISSION_CHANNELS = (*CHANNELS, PERSONALISED)
 MARKETS = ("SH", "SZ", "BJ", "OTC")
 ASSET_CLASSES = ("stock", "fund", "bond", "option", "other")
 SIDES = ("buy", "sell")
@@ -171,7 +177,7 @@ TABLES: dict[str, Table] = {
             "contact_permissions",
             (
                 _id(),
-                Column("channel", "enum", required=True, nullable=False, values=CHANNELS),
+                Column("channel", "enum", required=True, nullable=False, values=PERMISSION_CHANNELS),
                 Column("allowed", "bool", required=True, nullable=False),
                 Column("updated_at", "timestamp"),
             ),

@@ -1,5 +1,10 @@
 """Engagement tags from ``app_events``: last login, logins and active days over 30/90 days, monthly
-active, content views, push opens, app user.
+active, content views, push opens, app user, complaints over 90 days.
+
+Complaints (投诉): the contract has no complaints table; the call centre or complaint system exports
+each complaint as an ``app_events`` row with ``event = 'complaint'`` (``channel`` where it came in,
+e.g. ``call_centre``). A complaint is not app activity: it counts in ``complaints_90d`` only, never
+in the active days.
 
 One pass over the 90-day window: events are first reduced to one row per customer and day (with
 counts per event kind), then summed per customer with 30-day filters, so the active-day counts are
@@ -20,11 +25,12 @@ from panhuo.tags.spec import TagContext, TagSpec
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-__all__ = ["CONTENT_VIEW", "LOGIN", "PUSH_OPEN", "SPECS", "extend"]
+__all__ = ["COMPLAINT", "CONTENT_VIEW", "LOGIN", "PUSH_OPEN", "SPECS", "extend"]
 
 LOGIN = "login"
 CONTENT_VIEW = "content_view"
 PUSH_OPEN = "push_open"
+COMPLAINT = "complaint"
 
 _G = "engagement"
 SPECS: tuple[TagSpec, ...] = (
@@ -35,9 +41,9 @@ SPECS: tuple[TagSpec, ...] = (
     TagSpec("logins_90d", _G, "int", "近90天登录次数", "logins in the last 90 days",
             "count of login events in [as_of - 89 days, as_of]"),
     TagSpec("active_days_30d", _G, "int", "近30天活跃天数", "active days in the last 30 days",
-            "days with any app event in [as_of - 29 days, as_of]"),
+            "days with any app event (complaints aside) in [as_of - 29 days, as_of]"),
     TagSpec("active_days_90d", _G, "int", "近90天活跃天数", "active days in the last 90 days",
-            "days with any app event in [as_of - 89 days, as_of]"),
+            "days with any app event (complaints aside) in [as_of - 89 days, as_of]"),
     TagSpec("monthly_active", _G, "bool", "月活", "monthly active (app MAU)",
             "a login in the 30 days to as_of (logins_30d > 0)"),
     TagSpec("content_views_30d", _G, "int", "近30天内容浏览", "content views in the last 30 days",
@@ -46,6 +52,9 @@ SPECS: tuple[TagSpec, ...] = (
             "count of push_open events in [as_of - 29 days, as_of]"),
     TagSpec("app_user", _G, "bool", "APP用户", "app user",
             "customers.app_user, or any login on or before as_of"),
+    TagSpec("complaints_90d", _G, "int", "近90天投诉次数", "complaints in the last 90 days",
+            "count of app_events with event 'complaint' in [as_of - 89 days, as_of]: the call centre or "
+            "complaint system exports each complaint as such a row (channel e.g. call_centre)"),
 )
 
 
@@ -64,15 +73,19 @@ def extend(ctx: TagContext, base: ir.Table) -> ir.Table:
         _lg=w["_ev"].count(where=w["_ev"] == LOGIN),
         _cv=w["_ev"].count(where=w["_ev"] == CONTENT_VIEW),
         _po=w["_ev"].count(where=w["_ev"] == PUSH_OPEN),
+        _cp=w["_ev"].count(where=w["_ev"] == COMPLAINT),
+        _n=w["_ev"].count(),
     )
     in30 = per_day["_day"] >= ctx.start(30)
+    active = per_day["_n"] > per_day["_cp"]  # some event besides complaints
     agg = per_day.group_by("_eid").agg(
         _lg30=per_day["_lg"].sum(where=in30),
         _lg90=per_day["_lg"].sum(),
-        _ad30=per_day["_day"].count(where=in30),
-        _ad90=per_day["_day"].count(),
+        _ad30=per_day["_day"].count(where=in30 & active),
+        _ad90=per_day["_day"].count(where=active),
         _cv30=per_day["_cv"].sum(where=in30),
         _po30=per_day["_po"].sum(where=in30),
+        _cp90=per_day["_cp"].sum(),
     )
     logins = ev.filter((ev.event == LOGIN) & (ev.event_time < end))
     last = logins.group_by(logins.customer_id.name("_lid")).agg(_last=logins.event_time.max())
@@ -93,4 +106,5 @@ def extend(ctx: TagContext, base: ir.Table) -> ir.Table:
         content_views_30d=z("_cv30"),
         push_opens_30d=z("_po30"),
         app_user=j["_c_app_user"].fill_null(False) | last_login.notnull(),
+        complaints_90d=z("_cp90"),
     )

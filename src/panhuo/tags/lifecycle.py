@@ -1,4 +1,5 @@
-"""Lifecycle tags from the stored account status at ``as_of``: status, status_since, months in status.
+"""Lifecycle tags from the stored account status at ``as_of``: status, status_since, months and trading
+days in status (the trading days from a join with the calendar's day table, as for the last trade).
 
 The status is never computed here: ``compute_tags`` requires ``panhuo status --as-of`` for the same
 date and load first (see :mod:`panhuo.tags.store`).
@@ -25,6 +26,9 @@ SPECS: tuple[TagSpec, ...] = (
             "date of the last status change on or before as_of (the first computed date when none)"),
     TagSpec("months_in_status", _G, "int", "当前状态月数", "whole months in the current status",
             "completed calendar months from status_since to as_of"),
+    TagSpec("trading_days_in_status", _G, "int", "当前状态交易日数", "trading days in the current status",
+            "trading days in (status_since, as_of] by the trading calendar (0 on the day of the change); "
+            "null when status_since is unknown or before the calendar's first covered year"),
 )
 
 
@@ -36,9 +40,12 @@ def months_between(start: ir.DateValue, end: ir.DateScalar) -> ir.IntegerValue:
 
 def extend(ctx: TagContext, base: ir.Table) -> ir.Table:
     """Add the lifecycle tags; ``base`` has the status columns ``_st_*``."""
-    since = base["_st_since"].cast("date")
-    return base.mutate(
-        status=base["_st_status"].cast("string"),
+    days = ctx.days.select(_sd=ctx.days.cal_day, _ss=ctx.days.sessions)
+    j = base.left_join(days, base["_st_since"].cast("date") == days["_sd"]).drop("_sd")
+    since = j["_st_since"].cast("date")
+    return j.mutate(
+        status=j["_st_status"].cast("string"),
         status_since=since,
         months_in_status=months_between(since, ctx.day),
+        trading_days_in_status=(ibis.literal(ctx.sessions_at_as_of, "int64") - j["_ss"]).cast("int64"),
     )

@@ -32,6 +32,7 @@ __all__ = [
     "Kind",
     "TagContext",
     "TagSpec",
+    "covered_days",
     "date_lit",
     "day_table",
     "window_start",
@@ -105,6 +106,16 @@ def window_start(as_of: dt.date, days: int) -> dt.date:
     return as_of - dt.timedelta(days=days - 1)
 
 
+def covered_days(as_of: dt.date, previous_session: dt.date | None) -> list[dt.date]:
+    """The calendar days in ``(previous_session, as_of]``, oldest first (``[as_of]`` without one).
+
+    A run on ``as_of`` answers for these days: a weekend or holiday belongs to the next trading day.
+    """
+    if previous_session is None or previous_session >= as_of:
+        return [as_of]
+    return [previous_session + dt.timedelta(days=i) for i in range(1, (as_of - previous_session).days + 1)]
+
+
 def day_table(cal: TradingCalendar, as_of: dt.date, response_days: int = RESPONSE_TRADING_DAYS) -> pa.Table:
     """Every calendar day from the calendar's first covered day to ``as_of``, for joins.
 
@@ -136,7 +147,10 @@ class TagContext:
     ``customers`` ... ``contact_permissions`` are the stored contract tables of the load in force;
     ``contacts`` is every contact (customer_id, sent_at) to count as process data, or None;
     ``status`` the stored status snapshot at ``as_of`` (with ``status_since``); ``days`` the
-    calendar day table (:func:`day_table`) and ``sessions_at_as_of`` its ``sessions`` at ``as_of``.
+    calendar day table (:func:`day_table`) and ``sessions_at_as_of`` its ``sessions`` at ``as_of``;
+    ``previous_session`` the last trading day strictly before ``as_of`` (None: ``as_of`` - 1 day), so
+    ``(previous_session, as_of]`` holds the calendar days a run on ``as_of`` answers for (a weekend or
+    holiday belongs to the next trading day).
     """
 
     as_of: dt.date
@@ -150,10 +164,15 @@ class TagContext:
     days: ir.Table
     sessions_at_as_of: int
     contacts: ir.Table | None = None
+    previous_session: dt.date | None = None
 
     @property
     def day(self) -> ir.DateScalar:
         return date_lit(self.as_of)
+
+    def covered_days(self) -> list[dt.date]:
+        """The calendar days in ``(previous_session, as_of]`` (:func:`covered_days`)."""
+        return covered_days(self.as_of, self.previous_session)
 
     def restrict(self, low: str | None, high: str | None) -> TagContext:
         """The same inputs limited to customers with ``low <= customer_id < high`` (None: unbounded).

@@ -129,6 +129,10 @@ def tag_context(
             "add the exchange's closures for that year to the calendar override file"
         )
     days = day_table(cal, as_of)
+    try:
+        previous = cal.previous_trading_day(as_of)
+    except CalendarError:  # as_of on or before the calendar's first trading day
+        previous = None
     history = wh.table(con, "contact_history") if wh.has_table("contact_history") else None
     return TagContext(
         as_of=as_of,
@@ -142,6 +146,7 @@ def tag_context(
         days=ibis.memtable(days),
         sessions_at_as_of=int(days["sessions"][-1].as_py()),
         contacts=contact_rows(history, extra_contacts),
+        previous_session=previous,
     )
 
 

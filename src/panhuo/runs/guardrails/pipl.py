@@ -1,9 +1,10 @@
 """Guardrail 2b: PIPL — a customer who refused personalised marketing gets no model-driven playbook.
 
 Applies only to playbooks with ``method.personalised: true``. The refusal is a consent flag like any
-other: the boolean tag column ``refuses_personalised`` (true: refused). The data contract has no
-source for it yet (``contact_permissions`` channels are app_push, sms, wechat, call), so when the
-column is missing nobody is blocked here and the run reports a warning (:func:`warning`).
+other: the boolean tag column ``refuses_personalised`` (true: refused), computed by the tag library
+from the ``contact_permissions`` rows of channel ``personalised`` (latest row wins; ``allowed`` false is
+a refusal; no row is no refusal). A tags snapshot without the column (computed by an older panhuo, or
+a hand-made tags file) blocks nobody here, and the run reports a warning (:func:`warning`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def checks(t: ir.Table, ctx: GuardContext) -> list[Check]:
 
 
 def warning(columns: list[str], ctx: GuardContext) -> str | None:
-    """A message when a personalised playbook runs without any refusal data."""
+    """A message when a personalised playbook runs on tags without the refusal column."""
     if ctx.spec.method.personalised and COLUMN not in columns:
         return (f"personalised playbook but the tags have no '{COLUMN}' column: PIPL refusals of "
-                "personalised marketing could not be checked")
+                "personalised marketing could not be checked; recompute the tags (`panhuo tags`)")
     return None
