@@ -203,6 +203,33 @@ def test_campaign_propensities_and_treated_shares(brokerage: tuple[Path, dict[st
     assert 120 <= gap <= 185
 
 
+def test_some_customers_complain_and_some_refuse_personalised_marketing(
+    brokerage: tuple[Path, dict[str, int]],
+) -> None:
+    out = brokerage[0]
+    ev = _read(out, "app_events")
+    comp = ev.filter(pc.equal(ev.column("event"), "complaint"))
+    share = len(comp.column("customer_id").unique()) / N
+    assert 0.008 <= share <= 0.03, share  # about 1.5% complain in the last 120 days
+    assert set(comp.column("channel").to_pylist()) <= {"call_centre", "online_service", "12386"}
+    when = comp.column("event_time").to_numpy(zero_copy_only=False).astype("datetime64[D]").astype(dt.date)
+    assert all(0 <= (AS_OF - d).days < 120 for d in when)
+    hours = pc.hour(comp.column("event_time")).to_numpy()
+    assert ((hours >= 9) & (hours < 18)).all()  # office hours
+    ids = ev.column("customer_id").to_numpy(zero_copy_only=False)
+    assert (ids[1:] >= ids[:-1]).all()  # still one run of rows per customer
+
+    perms = _read(out, "contact_permissions")
+    ids = perms.column("customer_id").to_numpy(zero_copy_only=False)
+    assert (ids[1:] >= ids[:-1]).all()
+    pers = perms.filter(pc.equal(perms.column("channel"), "personalised"))
+    assert len(pers.column("customer_id").unique()) == pers.num_rows  # one row per refusing customer
+    assert not any(pers.column("allowed").to_pylist())
+    assert 0.015 <= pers.num_rows / N <= 0.035, pers.num_rows / N  # about 2.5% refuse
+    for channel in ("app_push", "sms", "wechat", "call"):  # every customer keeps one row per channel
+        assert pc.sum(pc.equal(perms.column("channel"), channel)).as_py() == N
+
+
 def test_csv_gbk_decodes_as_gbk(tmp_path: Path) -> None:
     out = tmp_path / "csv"
     rows = generate_brokerage(out, 800, seed=5, as_of=AS_OF, fmt="csv", encoding="gbk")

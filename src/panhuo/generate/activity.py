@@ -18,6 +18,12 @@ rarely), with a group of high-value idle customers who still log in ("lurkers").
 is a ``login`` followed by ``quote`` and ``content_view`` events; ``push_open`` events come
 only to customers who allow app push. ``channel`` is the device (android, ios, harmony, pc)
 or ``app_push`` for push opens.
+
+Complaints (投诉, :func:`complaint_events`): the complaint system exports each complaint as an
+``app_events`` row with ``event = 'complaint'`` and ``channel`` where it came in (``call_centre``,
+``online_service``, or ``12386``, the regulator's hotline). About 1.5% of customers complain in the
+last 120 days: more often recent traders (orders, fees) and customers who replied T to the past
+SMS campaign. They come from their own random stream, so the other events do not change with them.
 """
 
 from __future__ import annotations
@@ -32,7 +38,15 @@ from panhuo.generate.tables import PROFILES, Attributes
 from panhuo.generate.timeline import Timeline
 from panhuo.generate.writer import money
 
-__all__ = ["trades_table", "app_events_table", "APP_DAYS", "OPTION_FEE_FEN", "MIN_COMMISSION_FEN"]
+__all__ = [
+    "trades_table",
+    "app_events_table",
+    "complaint_events",
+    "Complaints",
+    "APP_DAYS",
+    "OPTION_FEE_FEN",
+    "MIN_COMMISSION_FEN",
+]
 
 APP_DAYS = 120
 OPTION_FEE_FEN = 250
@@ -40,7 +54,12 @@ MIN_COMMISSION_FEN = 500
 _S = pa.string()
 _SLOT0 = {STOCK: (0, 5), FUND: (5, 2), BOND: (7, 1), OPTION: (8, 1), OTHER: (9, 1)}
 _DEVICES = np.array(["android", "ios", "harmony", "pc"])
-_EVENTS = np.array(["login", "quote", "content_view", "push_open"])
+_EVENTS = np.array(["login", "quote", "content_view", "push_open", "complaint"])
+_COMPLAINT_CHANNELS = np.array(["call_centre", "online_service", "12386"])
+_COMPLAINT = 4
+
+Complaints = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(local customer index, event time as datetime64[us], channel) of each complaint."""
 
 
 def _half_up(num: np.ndarray, den: int) -> np.ndarray:
@@ -123,8 +142,26 @@ def _session_rate(rng: np.random.Generator, tl: Timeline, b: Block, a: Attribute
     return np.where(a.app_user, base * np.exp(rng.normal(-0.18, 0.6, b.n)), 0.0).clip(0, 1.5)
 
 
+def complaint_events(rng: np.random.Generator, tl: Timeline, b: Block, a: Attributes,
+                     unsubscribed: np.ndarray) -> Complaints:
+    """Complaints in the last ``APP_DAYS`` days, at office hours (09:00-18:00) on any calendar day."""
+    gap = np.where(a.last_trade >= 0, tl.as_of_idx - a.last_trade, 10_000)
+    who = np.zeros(b.n, bool)
+    who[unsubscribed] = True
+    p = 0.009 + np.where(gap <= 120, 0.02, 0.0) + np.where(who, 0.06, 0.0)
+    k = np.where(rng.random(b.n) < p, 1 + rng.poisson(0.3, b.n), 0)
+    cust = np.repeat(np.arange(b.n), k)
+    as_of = np.datetime64(tl.as_of, "D")
+    day = as_of - (rng.random(cust.size) * APP_DAYS).astype(np.int64).astype("timedelta64[D]")
+    secs = (9 * 3600 + rng.random(cust.size) * 9 * 3600).astype(np.int64)
+    when = day.astype("datetime64[us]") + (secs * 1_000_000).astype("timedelta64[us]")
+    channel = _COMPLAINT_CHANNELS[rng.choice(3, size=cust.size, p=[0.75, 0.2, 0.05])]
+    return cust, when, channel
+
+
 def app_events_table(
-    rng: np.random.Generator, tl: Timeline, b: Block, a: Attributes, push_allowed: np.ndarray
+    rng: np.random.Generator, tl: Timeline, b: Block, a: Attributes, push_allowed: np.ndarray,
+    complaints: Complaints | None = None,
 ) -> pa.Table:
     as_of = np.datetime64(tl.as_of, "D")
     cal_days = as_of - np.arange(APP_DAYS - 1, -1, -1).astype("timedelta64[D]")
@@ -163,12 +200,17 @@ def app_events_table(
         "timedelta64[us]"
     )
 
-    cust = np.concatenate([e_cust, p_cust])
-    times = np.concatenate([e_time, p_time])
-    kinds = np.concatenate([kind, np.full(p_cust.size, 3)])
+    none: Complaints = (np.zeros(0, np.int64), np.zeros(0, "datetime64[us]"), np.zeros(0, str))
+    c_cust, c_time, c_channel = complaints or none
+    cust = np.concatenate([e_cust, p_cust, c_cust])
+    times = np.concatenate([e_time, p_time, c_time])
+    kinds = np.concatenate([kind, np.full(p_cust.size, 3), np.full(c_cust.size, _COMPLAINT)])
     order = np.lexsort((kinds, times, cust))
     cust, times, kinds = cust[order], times[order], kinds[order]
     channel = np.where(kinds == 3, "app_push", _DEVICES[device[cust]])
+    if c_cust.size:
+        complaint_channel = np.concatenate([np.full(e_cust.size + p_cust.size, ""), c_channel])[order]
+        channel = np.where(kinds == _COMPLAINT, complaint_channel, channel)
     return pa.table({
         "customer_id": a.ids.take(pa.array(cust)),
         "event_time": pa.array(times, pa.timestamp("us")),

@@ -19,6 +19,10 @@ the shared timeline, branch network and symbol universe from ``SeedSequence([see
 The block size is fixed, so the first customers of a larger run equal those of a smaller one
 except for the trailing partial block.
 
+Complaints (``app_events`` rows with event ``complaint``) and refusals of personalised marketing
+(``contact_permissions`` channel ``personalised``) come from streams of their own (steps 10 and 9),
+so adding them left every other row of those tables as it was.
+
 Default as-of: the last trading day strictly before today's date in Asia/Shanghai (from the
 trading-calendar service), so a run on a Monday uses the previous Friday (or earlier around
 holidays). Pass ``as_of`` for a reproducible run.
@@ -36,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 
 from panhuo.errors import ConfigError
 from panhuo.generate import activity, tables
@@ -106,9 +111,12 @@ def generate_brokerage(
             tick("balances", k + 1, n_blocks)
             folder.write("trades", activity.trades_table(_rng(seed, blk, 5), tl, uni, b, a))
             tick("trades", k + 1, n_blocks)
-            perms = tables.permissions_table(_rng(seed, blk, 6), tl, b, a, camp)
-            push = perms.column("allowed").to_numpy(zero_copy_only=False).reshape(n, 4)[:, 0]
-            folder.write("app_events", activity.app_events_table(_rng(seed, blk, 7), tl, b, a, push))
+            perms = tables.permissions_table(_rng(seed, blk, 6), tl, b, a, camp, pipl_rng=_rng(seed, blk, 9))
+            is_push = pc.equal(perms.column("channel"), "app_push")
+            push = pc.filter(perms.column("allowed"), is_push).to_numpy(zero_copy_only=False)
+            complaints = activity.complaint_events(_rng(seed, blk, 10), tl, b, a, camp.unsub_cust)
+            events = activity.app_events_table(_rng(seed, blk, 7), tl, b, a, push, complaints)
+            folder.write("app_events", events)
             tick("app_events", k + 1, n_blocks)
             folder.write("contact_permissions", perms)
             tick("contact_permissions", k + 1, n_blocks)
@@ -116,5 +124,5 @@ def generate_brokerage(
             tick("holdings", k + 1, n_blocks)
             folder.write("contact_history", tables.contact_history_table(tl, a, camp))
             tick("contact_history", k + 1, n_blocks)
-            del b, camp, a, perms
+            del b, camp, a, perms, events
     return folder.rows

@@ -7,6 +7,8 @@ model: wealthier customers are more often advisor-served and pay lower commissio
 customers have older (often expired) risk assessments, the counter's ``dormant_flag`` is set for
 90% of the computed-dormant accounts (and for a few idle accounts whose cash crept above
 100 RMB after the flag was set), holdings add up exactly to the securities value at as-of.
+About 2.5% of customers refused personalised marketing (PIPL): a ``contact_permissions`` row of
+channel ``personalised`` with ``allowed = false``, more often those who opted out of a channel.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from panhuo.contract.schema import ASSET_CLASSES, CHANNELS, GENDERS, RISK_LEVELS
+from panhuo.contract.schema import ASSET_CLASSES, CHANNELS, GENDERS, PERSONALISED, RISK_LEVELS
 from panhuo.generate.campaign import BENEFIT, Campaign
 from panhuo.generate.model import Block, balances_at
 from panhuo.generate.reference import BOND, FUND, OPTION, OTHER, STOCK, Geography, Universe, pick_symbols
@@ -221,8 +223,16 @@ def _open_time(rng: np.random.Generator, b: Block) -> np.ndarray:
     return b.open_date.astype("datetime64[us]") + (secs * 1_000_000).astype("timedelta64[us]")
 
 
-def permissions_table(rng: np.random.Generator, tl: Timeline, b: Block, a: Attributes, camp: Campaign) -> pa.Table:
-    """Four rows per customer (app_push, sms, wechat, call): consent given at opening, some opt-outs."""
+def permissions_table(
+    rng: np.random.Generator, tl: Timeline, b: Block, a: Attributes, camp: Campaign,
+    pipl_rng: np.random.Generator | None = None,
+) -> pa.Table:
+    """Four rows per customer (app_push, sms, wechat, call): consent given at opening, some opt-outs.
+
+    With ``pipl_rng``, a fifth row (channel ``personalised``, ``allowed = false``) for the customers
+    who refused personalised marketing, dated between opening and as-of; rows stay grouped by
+    customer. Drawn from ``pipl_rng`` only, so the four channel rows do not change with it.
+    """
     n = b.n
     opened = _open_time(rng, b)
     as_of_us = np.datetime64(tl.as_of, "D").astype("datetime64[us]") + np.timedelta64(15, "h")
@@ -239,11 +249,23 @@ def permissions_table(rng: np.random.Generator, tl: Timeline, b: Block, a: Attri
     allowed[camp.unsub_cust, 1] = False
     updated[camp.unsub_cust, 1] = camp.unsub_at
     cust = np.repeat(np.arange(n), 4)
+    channel = np.tile(np.array(CHANNELS, dtype=object), n)
+    allowed_rows = allowed.ravel()
+    updated_rows = updated.ravel().astype("datetime64[us]")
+    if pipl_rng is not None:
+        p = np.where(opt_out.any(axis=1), 0.045, 0.012)
+        refuse = np.flatnonzero(pipl_rng.random(n) < p)
+        when = opened[refuse] + (pipl_rng.random(refuse.size) * span[refuse]).astype("timedelta64[us]")
+        order = np.argsort(np.concatenate([cust, refuse]), kind="stable")
+        cust = np.concatenate([cust, refuse])[order]
+        channel = np.concatenate([channel, np.full(refuse.size, PERSONALISED, dtype=object)])[order]
+        allowed_rows = np.concatenate([allowed_rows, np.zeros(refuse.size, bool)])[order]
+        updated_rows = np.concatenate([updated_rows, when.astype("datetime64[us]")])[order]
     return pa.table({
         "customer_id": a.ids.take(pa.array(cust)),
-        "channel": pa.array(np.tile(np.array(CHANNELS), n), _S),
-        "allowed": pa.array(allowed.ravel()),
-        "updated_at": pa.array(updated.ravel().astype("datetime64[us]"), pa.timestamp("us")),
+        "channel": pa.array(channel, _S),
+        "allowed": pa.array(allowed_rows),
+        "updated_at": pa.array(updated_rows, pa.timestamp("us")),
     })
 
 
