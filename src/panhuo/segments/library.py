@@ -16,7 +16,8 @@ built-in tags; a money tag is written in RMB and stored in fen). A segment is a 
 minus its exclusions: each is the name of another segment or an expression. A segment's membership
 is ``rule and not any exclusion``; an excluded segment counts with its own exclusions but not its
 cap. ``cap`` keeps the first N members by customer id. Built-in segments (one per account status,
-and ``sleeping_alive``) ship with panhuo; a workspace segment of the same name replaces one.
+``sleeping_alive`` and the audiences of the starter playbooks, in ``builtin_segments.yaml``) ship with
+panhuo; a workspace segment of the same name replaces one.
 """
 
 from __future__ import annotations
