@@ -14,7 +14,8 @@ from panhuo.store import add_user, open_store
 
 __all__: list[str] = []
 
-IPO = (Path(__file__).resolve().parents[2] / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8")
+_STARTER = (Path(__file__).resolve().parents[2] / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8")
+IPO = _STARTER.split("\ncontent:")[0].rstrip("\n") + "\n"  # the starter without its own content section
 
 
 def _loaded(extra: str) -> LoadedPlaybook:

@@ -22,7 +22,8 @@ from panhuo.playbooks.loader import LoadedPlaybook, validate_playbook
 __all__: list[str] = []
 
 REPO = Path(__file__).resolve().parents[2]
-IPO = (REPO / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8")
+_STARTER = (REPO / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8")
+IPO = _STARTER.split("\ncontent:")[0].rstrip("\n") + "\n"  # the starter without its own content section
 
 
 def _playbook(content_yaml: str, file: str = "playbooks/ipo.yaml") -> LoadedPlaybook:

@@ -45,9 +45,20 @@ def _norm_char(ch: str) -> str:
     return "".join(c for c in out if c not in _DROP and not c.isspace())
 
 
+class _Table(dict[int, str]):
+    """``str.translate`` table of :func:`_norm_char`, filled on first sight of each character."""
+
+    def __missing__(self, code: int) -> str:
+        out = self[code] = _norm_char(chr(code))
+        return out
+
+
+_TABLE = _Table()
+
+
 def normalise(text: str) -> str:
     """The matching form of ``text`` (see the module docstring)."""
-    return "".join(_norm_char(ch) for ch in text)
+    return text.translate(_TABLE)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,10 @@ def _wanted(phrases: tuple[str, ...]) -> Sequence[tuple[str, str]]:
 def find_forbidden(text: str, phrases: Iterable[str] = DEFAULT_FORBIDDEN) -> list[WordingHit]:
     """Every occurrence of a forbidden phrase in ``text``, in order; overlapping phrases each reported once
     per position (``稳赚不赔`` reports both ``稳赚`` and ``稳赚不赔``)."""
+    wanted = _wanted(tuple(phrases))
+    quick = text.translate(_TABLE)  # the same normal form, without positions: most texts stop here
+    if not any(key in quick for _, key in wanted):
+        return []
     norm: list[str] = []
     origin: list[int] = []  # index in text of each normalised character
     for i, ch in enumerate(text):
@@ -81,7 +96,6 @@ def find_forbidden(text: str, phrases: Iterable[str] = DEFAULT_FORBIDDEN) -> lis
             norm.append(c)
             origin.append(i)
     flat = "".join(norm)
-    wanted = _wanted(tuple(phrases))
     hits: list[WordingHit] = []
     for phrase, key in wanted:
         start = flat.find(key)
