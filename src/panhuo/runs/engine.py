@@ -334,6 +334,67 @@ def _rows(plan: Plan, run: Run, lo: int, hi: int, keys: list[str], created: dt.d
     return decisions, assigns, outbox
 
 
+class _Benefits:
+    """Issuing the benefits of one run's messages, inside each batch's transaction (:mod:`panhuo.benefits.ledger`).
+
+    A catalogue item with a stock, a budget or a unit cost is reserved (atomic, never overdrawn, also under
+    concurrent runs); a free unlimited item is only checked against its validity window (no counter to
+    lock); an id the catalogue does not know is issued unmanaged and the run warns once. A customer whose
+    benefit is refused gets no message: the decision says ``blocked`` by ``benefit`` with the reason code.
+    """
+
+    GUARDRAIL = "benefit"
+
+    def __init__(self, ws: Workspace, spec: PlaybookSpec, actor: str) -> None:
+        from panhuo.benefits.catalogue import load_catalogue
+
+        self.catalogue = load_catalogue(ws)
+        self.actor = actor
+        ids = set(spec.benefit.items) | {i for a in spec.method.arms or [] for i in (a.items or [])}
+        self.unknown = sorted(i for i in ids if i not in self.catalogue)
+
+    def warnings(self) -> list[str]:
+        if not self.unknown:
+            return []
+        return [f"benefit(s) {', '.join(self.unknown)} not in the benefit catalogue: issued without stock or "
+                "budget control (add them with 'panhuo benefits add')"]
+
+    def issue(self, session: Any, run_id: int, outbox: list[dict[str, Any]], at: dt.datetime) -> dict[str, str]:
+        """Reserve the benefits of ``outbox``'s messages; customer id -> reason code of those refused."""
+        from panhuo.benefits.ledger import REASON_NOT_VALID, reserve_all
+
+        wanted: dict[str, list[str]] = {}
+        for o in outbox:
+            wanted.setdefault(o["benefit_id"], []).append(o["customer_id"])
+        refused: dict[str, str] = {}
+        requests = []
+        for bid, ids in wanted.items():
+            if bid not in self.catalogue:
+                continue
+            item = self.catalogue.get(bid)
+            if item.stock is None and item.budget is None and item.unit_cost_fen == 0:
+                if not item.valid.contains(at.astimezone(now_shanghai().tzinfo).date()):
+                    refused.update(dict.fromkeys(ids, REASON_NOT_VALID))
+                continue
+            requests.append((item, ids))
+        if requests:
+            for res in reserve_all(session, requests, run_id, at=at, actor=self.actor).values():
+                refused.update(res.refused)
+        return refused
+
+    @classmethod
+    def drop(cls, refused: dict[str, str], decisions: list[dict[str, Any]], outbox: list[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
+        """Mark the refused customers' decisions blocked; the outbox without their messages."""
+        if not refused:
+            return outbox
+        for d in decisions:
+            reason = refused.get(d["customer_id"])
+            if reason is not None and d["outcome"] in ("send", "deferred"):
+                d.update(guardrail=cls.GUARDRAIL, outcome="blocked", reason=reason)
+        return [o for o in outbox if o["customer_id"] not in refused]
+
+
 def run_playbook(
     ws: Workspace,
     playbook_id: str,
@@ -396,6 +457,8 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
     done = _resume_point(store, run.id, plan.ids)
     n, size, written = len(plan.ids), ws.settings.runs.batch_size, 0
     created = now_shanghai()
+    benefits = _Benefits(ws, spec, actor or "system")
+    plan.warnings.extend(benefits.warnings())
     if progress:
         progress(min(done, n), n)
     for lo in range(min(done, n), n, size):
@@ -403,6 +466,9 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
         keys = idempotency_keys(playbook_id, plan.ids[lo:hi], key)
         decisions, assigns, outbox = _rows(plan, run, lo, hi, keys, created)
         with store.session() as s:
+            # benefits first: their counters are the first locks of the transaction (no deadlock)
+            refused = benefits.issue(s, run.id, outbox, created)
+            outbox = _Benefits.drop(refused, decisions, outbox)
             insert_ignore(s, Decision.__table__, decisions)  # type: ignore[arg-type]
             insert_ignore(s, Assignment.__table__, assigns)  # type: ignore[arg-type]
             insert_ignore(s, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
@@ -410,8 +476,24 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
         if progress:
             progress(hi, n)
     report = _report(plan, run_id=run.id, written=written, skipped=min(done, n))
+    _benefit_stage(store, run.id, report)
     _finish(store, run, plan, report, actor or "system")
     return report
+
+
+def _benefit_stage(store: Store, run_id: int, report: RunReport) -> None:
+    """Count the benefit refusals of the run (all attempts) into the report's funnel and reasons."""
+    with store.session() as s:
+        rows = s.execute(select(Decision.reason, func.count()).where(
+            Decision.run_id == run_id, Decision.guardrail == _Benefits.GUARDRAIL).group_by(Decision.reason)).all()
+    refused = {str(r): int(c) for r, c in rows}
+    if not refused:
+        return
+    total = sum(refused.values())
+    stages = dict(report.funnel)
+    sends = stages["sends"] - total
+    report.funnel = [*[(k, v) for k, v in report.funnel if k != "sends"], ("after benefit", sends), ("sends", sends)]
+    report.reasons = {**report.reasons, **refused}
 
 
 def _finish(store: Store, run: Run, plan: Plan, report: RunReport, actor: str) -> None:
