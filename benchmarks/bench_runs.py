@@ -206,7 +206,7 @@ def build_store(url: str, playbook_file: Path, contacts: list[dict[str, Any]]) -
         store.dispose()
 
 
-def prepare(run_dir: Path, customers: int, seed: int, pg: bool) -> dict[str, Any]:
+def prepare(run_dir: Path, customers: int, seed: int, pg: bool, batch_size: int | None = None) -> dict[str, Any]:
     """Tags file (cached), workspace, playbook file, template stores; returns the shared context."""
     import pyarrow.parquet as pq
 
@@ -229,6 +229,9 @@ def prepare(run_dir: Path, customers: int, seed: int, pg: bool) -> dict[str, Any
     ws_root = run_dir / "workspace"
     shutil.rmtree(ws_root, ignore_errors=True)
     ws = Workspace.open(ws_root)
+    if batch_size is not None:  # runs.batch_size: outbox rows per transaction
+        ws = ws.save(ws.settings.model_copy(update={"runs": ws.settings.runs.model_copy(
+            update={"batch_size": batch_size})}))
     playbook_file = run_dir / f"{PLAYBOOK_ID}.yaml"
     playbook_file.write_text(PLAYBOOK, encoding="utf-8")
     now = dt.datetime.fromisoformat(NOW)
@@ -540,7 +543,7 @@ HEAD = ["contender", "seconds", "vs COPY", "plan s", "write s", "first row s", "
 def markdown(args: argparse.Namespace, setup: dict[str, Any], mach: dict[str, str], best: dict[str, dict[str, Any]],
              checks: list[dict[str, Any]], load: str) -> str:
     n = args.customers
-    extra = f" --only {args.only}" if args.only else ""
+    extra = (f" --only {args.only}" if args.only else "") + (f" --batch-size {args.batch_size}" if args.batch_size else "")
     lines = [
         f"## Runs, {n:,} candidates",
         "",
@@ -548,7 +551,7 @@ def markdown(args: argparse.Namespace, setup: dict[str, Any], mach: dict[str, st
          f"--customers {n} --seed {args.seed} --repeat {args.repeat}{extra}` (best of runs; a fresh database per run)."),
         "",
         (f"- Machine: {mach['cpu']}, {mach['nproc']} CPUs, {mach['memory']} RAM; load average before the run {load}; "
-         f"panhuo commit {mach['commit']}"),
+         f"panhuo commit {mach['commit']}{_dirty()}"),
         "- Candidates: " + ", ".join(f"{k} {v}" for k, v in setup["mix"].items())
         + f"; contact log {setup['contacts']:,} rows",
         "",
@@ -564,6 +567,17 @@ def markdown(args: argparse.Namespace, setup: dict[str, Any], mach: dict[str, st
                   + f"; per run also {p['decisions']:,} decisions and {p['assignments']:,} assignments written"
                   + f" in {p['batches']} batches."]
     return "\n".join(lines) + "\n"
+
+
+def _dirty() -> str:
+    """A note when the measured source differs from the commit (other engineers edit the same tree)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=bench.REPO, capture_output=True,
+                             text=True, check=False).stdout
+    except OSError:
+        return ""
+    files = [line[3:] for line in out.splitlines() if line.strip()]
+    return f" plus uncommitted changes to {len(files)} files under src/" if files else ""
 
 
 def record(section: str, customers: int) -> None:
@@ -586,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated contenders (default: all): " + ", ".join(CONTENDERS))
     p.add_argument("--rss-cap", type=float, default=12.0, help="GiB; a contender above it is killed")
     p.add_argument("--profile", action="store_true", help="run the panhuo contenders under cProfile")
+    p.add_argument("--batch-size", type=int, help="the workspace's runs.batch_size (default: its default, 10k)")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--ctx", type=Path, help=argparse.SUPPRESS)
@@ -601,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("the COPY baselines write the rows the panhuo contender wrote: run them with panhuo")
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     pg = "panhuo" in only
-    setup = prepare(args.data / f"runs-{args.customers}-{args.seed}", args.customers, args.seed, pg)
+    setup = prepare(args.data / f"runs-{args.customers}-{args.seed}", args.customers, args.seed, pg, args.batch_size)
     run_dir: Path = setup["run_dir"]
     base = dict(setup["ctx"], profile=args.profile)
     cap = int(args.rss_cap * bench.GiB)
