@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from tests.conftest import PANHUO
 
@@ -17,6 +18,8 @@ __all__: list[str] = []
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = "2026-11-24"
+_STARTER = (REPO / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8")
+IPO = _STARTER.split("\ncontent:")[0].rstrip("\n") + "\n"  # the starter without its own content section
 CONTENT = """content:
   link: https://m.example.com/ipo
   sms:
@@ -52,7 +55,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def playbook(ws: Path) -> Path:
     f = ws.parent / "ipo.yaml"
-    f.write_text((REPO / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8") + CONTENT,
+    f.write_text(IPO + CONTENT,
                  encoding="utf-8")
     return f
 
@@ -114,18 +117,33 @@ def test_preview_random_customer_repeatable_and_stored_version(ws: Path, playboo
     assert "ipo-day-wake-sleeping v1" in out
 
 
-def test_forbidden_wording_refused_in_preview_and_approval(ws: Path) -> None:
+def test_forbidden_wording_refused_in_preview_add_and_approval(ws: Path) -> None:
     f = ws.parent / "bad-ipo.yaml"
-    text = (REPO / "playbooks" / "ipo-day-wake-sleeping.yaml").read_text(encoding="utf-8")
-    text = text.replace("id: ipo-day-wake-sleeping", "id: ipo-bad-wording")
+    text = IPO.replace("id: ipo-day-wake-sleeping", "id: ipo-bad-wording")
     f.write_text(text + "content:\n  sms: {template: '新股申购零 风 险，{{ benefit_name }}'}\n", encoding="utf-8")
     out = _run("--workspace", str(ws), "playbook", "preview", str(f), "--seed", "1", ok=False)
     assert out.returncode == 2 and "'零风险'" in out.stderr and "content.sms.template" in out.stderr
     w = ("--workspace", str(ws))
-    _run(*w, "users", "add", "cmp", "--role", "compliance", "--as", "root")
+    for user in (("root", "--role", "admin"), ("ops", "--role", "operator", "--as", "root"),
+                 ("cmp", "--role", "compliance", "--as", "root")):
+        _run(*w, "users", "add", *user, ok=False)  # already there when the preview test ran first
+    assert "cmp" in _run(*w, "users", "list").stdout
+    refused = _run(*w, "playbook", "add", str(f), "--as", "ops", ok=False)  # add runs the content review
+    assert refused.returncode == 2 and "'零风险'" in refused.stderr and "nothing added" in refused.stderr
+    assert "ipo-bad-wording" not in _run(*w, "playbook", "list").stdout
+    # stored clean, then the brokerage tightens its list: approval reviews again with the settings in force
+    f.write_text(text + "content:\n  sms: {template: '新股申购机会难得，{{ benefit_name }}'}\n", encoding="utf-8")
     _run(*w, "playbook", "add", str(f), "--as", "ops")
     _run(*w, "playbook", "submit", "ipo-bad-wording", "--as", "ops")
-    refused = _run(*w, "playbook", "approve", "ipo-bad-wording", "--as", "cmp", ok=False)
+    settings_file = ws / "panhuo.yaml"
+    before = settings_file.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(before)
+        data.setdefault("content", {})["forbidden_phrases"] = ["保本", "机会难得"]
+        settings_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        refused = _run(*w, "playbook", "approve", "ipo-bad-wording", "--as", "cmp", ok=False)
+    finally:
+        settings_file.write_text(before, encoding="utf-8")
     assert refused.returncode == 2
-    assert "cannot approve 'ipo-bad-wording' v1" in refused.stderr and "'零风险'" in refused.stderr
+    assert "cannot approve 'ipo-bad-wording' v1" in refused.stderr and "'机会难得'" in refused.stderr
     assert "in_review" in _run(*w, "playbook", "list").stdout

@@ -1,5 +1,10 @@
 """``panhuo playbook``: validate, add (new playbook or new version), list, show, diff, and the lifecycle.
 
+``validate`` and ``add`` check a file completely before anything is stored: the schema and the
+cross-field rules, the benefit catalogue (unknown id, expired benefit, product risk) and the content
+review (unknown template variable, forbidden wording, SMS and push lengths); every issue names the
+file, line and field (:func:`panhuo.playbooks.loader.review_playbook`).
+
 Lifecycle: draft -> submit -> in_review -> approve (compliance, not the version's author) -> approved
 -> activate -> live -> pause -> paused (-> activate resumes) ... -> retire; reject sends a playbook
 in review back to draft with a reason. Changing anything needs ``--as USER`` (or ``PANHUO_USER``).
@@ -18,8 +23,9 @@ from rich.text import Text
 
 from panhuo.cli._common import console, err_console, parse_date_option, workspace
 from panhuo.cli._store import AsUser, store
+from panhuo.config import Workspace
 from panhuo.playbooks.errors import PlaybookError
-from panhuo.playbooks.loader import load_playbook
+from panhuo.playbooks.loader import LoadedPlaybook, load_playbook, review_playbook
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -48,13 +54,49 @@ def _state(state: str) -> Text:
     return Text(state, style=_STATE_STYLE.get(state, ""))
 
 
+AsOfCheck = Annotated[str | None, typer.Option(
+    "--as-of", help="day a benefit must still be valid on (default: today, Asia/Shanghai)")]
+
+
+def _existing_workspace() -> Workspace | None:
+    """The workspace of this invocation when it exists (validate creates nothing), else None."""
+    from panhuo.cli._common import STATE
+    from panhuo.errors import ConfigError
+
+    if STATE._ws is not None:
+        return STATE._ws
+    try:
+        return Workspace.open(STATE.workspace_path, create=False)
+    except ConfigError:
+        return None
+
+
+def _checked(file: Path, ws: Workspace | None, as_of: str | None) -> LoadedPlaybook:
+    """Load ``file`` and run every check; PlaybookError lists every issue (file, line, field)."""
+    from panhuo.benefits import load_catalogue
+    from panhuo.store.models import now_shanghai
+
+    loaded = load_playbook(file)
+    day = parse_date_option(as_of) if as_of else now_shanghai().date()
+    issues = review_playbook(
+        loaded, catalogue=load_catalogue(ws), content_settings=ws.settings.content if ws else None,
+        templates_dir=ws.root / "templates" if ws else None, as_of=day,
+        benefit_risk=dict(ws.settings.runs.benefit_risk) if ws else None)
+    if issues:
+        raise PlaybookError(issues)
+    return loaded
+
+
 @playbook_app.command("validate")
-def validate_cmd(files: Annotated[list[Path], typer.Argument(help="playbook YAML files")]) -> None:
-    """Validate files without storing them; every issue names file, line and field. Exit code 2 if any fails."""
+def validate_cmd(files: Annotated[list[Path], typer.Argument(help="playbook YAML files")],
+                 as_of: AsOfCheck = None) -> None:
+    """Validate files without storing them: schema, rules, benefits and content; every issue names file, line
+    and field. Exit code 2 if any fails."""
     failed = 0
+    ws = _existing_workspace()
     for f in files:
         try:
-            loaded = load_playbook(f)
+            loaded = _checked(f, ws, as_of)
         except PlaybookError as exc:
             failed += 1
             for issue in exc.issues:
@@ -67,9 +109,17 @@ def validate_cmd(files: Annotated[list[Path], typer.Argument(help="playbook YAML
 
 
 @playbook_app.command("add")
-def add_cmd(file: Annotated[Path, typer.Argument(help="a playbook YAML file")], as_user: AsUser = None) -> None:
-    """Store a playbook: a new one (version 1, draft) or the next version of the one with the same id."""
-    loaded = load_playbook(file)
+def add_cmd(file: Annotated[Path, typer.Argument(help="a playbook YAML file")], as_user: AsUser = None,
+            as_of: AsOfCheck = None) -> None:
+    """Store a playbook: a new one (version 1, draft) or the next version of the one with the same id.
+    The file is checked first as by ``validate``; on any issue nothing is stored."""
+    try:
+        loaded = _checked(file, workspace(), as_of)
+    except PlaybookError as exc:
+        for issue in exc.issues:
+            err_console.print(Text(str(issue), style="red"))
+        err_console.print(f"[bold red]{len(exc.issues)} issue(s) in {escape(str(file))}: nothing added[/]")
+        raise typer.Exit(2) from None
     with store().session() as s:
         v = _repo().add_version(s, loaded, actor=as_user)
         number, pid = v.version, v.playbook_id

@@ -70,6 +70,10 @@ class TemplateSource:
     first_line: int | None
     field: str
 
+    def whole(self, reason: str) -> ContentIssue:
+        """An issue about the whole text (its length, ...): at the line the text starts on, when known."""
+        return ContentIssue(self.file, self.first_line, self.field, reason)
+
     def issue(self, line: int | None, reason: str) -> ContentIssue:
         if line is not None and self.first_line is None:
             return ContentIssue(self.file, None, self.field, f"template line {line}: {reason}")
@@ -162,7 +166,7 @@ def _sms_structure(src: TemplateSource, tree: nodes.Template, rules: SmsRules) -
     if fixed:
         length = measure(fixed, rules)
         if not length.ok:
-            issues.append(src.issue(None, f"the fixed text alone is {length.chars} characters with signature and "
+            issues.append(src.whole(f"the fixed text alone is {length.chars} characters with signature and "
                                           f"{rules.unsubscribe}: {length.segments} segments, more than "
                                           f"content.sms_max_segments = {rules.max_segments}"))
     return issues
@@ -208,7 +212,7 @@ def check_content(
             limit = s.push_title_max if src.part == "title" else s.push_body_max
             n = len(_fixed_text(tree))
             if n > limit:
-                issues.append(src.issue(None, f"push {src.part} fixed text is {n} characters, more than "
+                issues.append(src.whole(f"push {src.part} fixed text is {n} characters, more than "
                                               f"content.push_{src.part}_max = {limit}"))
     return issues
 
@@ -308,14 +312,14 @@ class ContentRenderer:
                     raise ContentError([src.issue(None, str(exc))]) from exc
                 msg.sms = measure(text, rules)
                 if not msg.sms.ok:
-                    msg.problems.append(src.issue(None, f"{msg.sms.chars} characters = {msg.sms.segments} segments, "
+                    msg.problems.append(src.whole(f"{msg.sms.chars} characters = {msg.sms.segments} segments, "
                                                         f"more than content.sms_max_segments = {rules.max_segments}"))
             if src.channel == "app_push":
                 limit = s.push_title_max if src.part == "title" else s.push_body_max
                 if len(text) > limit:
-                    msg.problems.append(src.issue(None, f"push {src.part} is {len(text)} characters, more than {limit}"))
+                    msg.problems.append(src.whole(f"push {src.part} is {len(text)} characters, more than {limit}"))
             for hit in find_forbidden(text, s.forbidden_phrases):
-                msg.problems.append(src.issue(None, f"rendered text: {hit}"))
+                msg.problems.append(src.whole(f"rendered text: {hit}"))
             msg.parts[src.part] = text
         return list(out.values())
 

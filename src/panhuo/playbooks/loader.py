@@ -3,10 +3,16 @@
 ``validate_playbook(text, "playbooks/ipo.yaml")`` returns a :class:`PlaybookSpec` or raises
 :class:`PlaybookError` with every issue, e.g.
 ``playbooks/ipo.yaml line 6, field method.holdout: must be between 0 and 0.5 (a share of the audience), got 0.6``.
+
+:func:`review_playbook` adds the checks that need the workspace (what ``panhuo playbook validate``
+and ``add`` run before anything is stored): the benefit catalogue (unknown id, expired benefit,
+product risk) and the content review (templates, wording, lengths; the playbook name, which the
+default messages show, through the wording check too).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import os
@@ -22,7 +28,14 @@ from panhuo.playbooks.rules import DEFAULT_QUIET_HOURS, check_rules
 from panhuo.playbooks.schema import TRIGGERS, PlaybookSpec
 from panhuo.playbooks.yamlmarks import format_path, line_of, load_with_lines
 
-__all__ = ["LoadedPlaybook", "content_hash", "known_fields", "load_playbook", "validate_playbook"]
+__all__ = [
+    "LoadedPlaybook",
+    "content_hash",
+    "known_fields",
+    "load_playbook",
+    "review_playbook",
+    "validate_playbook",
+]
 
 _MAX_BYTES = 1_000_000
 
@@ -140,3 +153,82 @@ def load_playbook(
         raise PlaybookError([PlaybookIssue(file, None, None, f"not UTF-8 text (byte {exc.start})")]) from exc
     spec = validate_playbook(text, file, quiet_hours=quiet_hours)
     return LoadedPlaybook(spec=spec, text=text, source=file)
+
+
+def _benefit_review(loaded: LoadedPlaybook, catalogue: Any, as_of: dt.date | None,
+                    benefit_risk: dict[str, str]) -> list[PlaybookIssue]:
+    """Unknown ids (with hints), benefits whose validity ended before ``as_of`` (a benefit valid only
+    from a later day is accepted: a playbook may be prepared ahead), and product risk: a dormant-account
+    playbook offers no risk-rated benefit (product or commission coupon), and a product offer needs
+    ``purpose: product``."""
+    from panhuo.benefits.catalogue import playbook_benefit_issues
+    from panhuo.playbooks.rules import targets_dormant
+
+    spec, file = loaded.spec, loaded.source
+    issues = list(playbook_benefit_issues(loaded, catalogue))
+    try:
+        _, lines = load_with_lines(loaded.text, file)
+    except PlaybookError:
+        lines = {}
+    refs: list[tuple[tuple[Any, ...], str]] = [(("benefit", "items", i), b) for i, b in enumerate(spec.benefit.items)]
+    for a, arm in enumerate(spec.method.arms or []):
+        refs += [(("method", "arms", a, "items", i), b) for i, b in enumerate(arm.items or [])]
+    dormant = targets_dormant(spec) or spec.purpose == "activation_invite"
+    for path, bid in refs:
+        line, _ = line_of(lines, path)
+        where = format_path(path)
+        item = catalogue.items.get(bid)
+        if item is not None and as_of is not None and item.valid.valid_to is not None and item.valid.valid_to < as_of:
+            issues.append(PlaybookIssue(file, line, where, f"benefit {bid!r} expired on {item.valid.valid_to} "
+                                                           f"(valid {item.valid.valid_from} to {item.valid.valid_to}), "
+                                                           f"before {as_of}"))
+        kind = item.kind if item is not None else None
+        rating = benefit_risk.get(bid) or (f"R{int(item.risk)}" if item is not None and item.risk and
+                                           kind in ("product", "commission_coupon") else None)
+        if rating is None:
+            continue
+        if dormant:
+            issues.append(PlaybookIssue(file, line, where, f"benefit {bid!r} is a {kind or 'product'} rated {rating}: "
+                                                           "a dormant-account playbook offers only the activation "
+                                                           "path (guides and content), never a product or coupon"))
+        elif kind == "product" and spec.purpose != "product":
+            issues.append(PlaybookIssue(file, line, where, f"benefit {bid!r} is a product rated {rating}: a product "
+                                                           f"offer needs purpose: product (not {spec.purpose}) so "
+                                                           "it is reviewed as product marketing"))
+    return issues
+
+
+def review_playbook(
+    loaded: LoadedPlaybook,
+    *,
+    catalogue: Any = None,
+    content_settings: Any = None,
+    templates_dir: FsPath | None = None,
+    as_of: dt.date | None = None,
+    benefit_risk: dict[str, str] | None = None,
+) -> list[PlaybookIssue]:
+    """Every benefit and content issue of a validated playbook, each naming file, line and field.
+
+    ``catalogue`` defaults to the starter catalogue (:func:`panhuo.benefits.load_catalogue`);
+    ``content_settings`` to the default ``content`` settings; ``as_of`` (expiry) to no date;
+    ``benefit_risk`` adds product risk ratings (``runs.benefit_risk``). Empty: nothing to fix.
+    """
+    from panhuo.content.review import check_playbook_content
+    from panhuo.content.wording import DEFAULT_FORBIDDEN, find_forbidden
+
+    if catalogue is None:
+        from panhuo.benefits import load_catalogue
+
+        catalogue = load_catalogue()
+    issues = _benefit_review(loaded, catalogue, as_of, dict(benefit_risk or {}))
+    phrases = content_settings.forbidden_phrases if content_settings is not None else DEFAULT_FORBIDDEN
+    try:
+        _, lines = load_with_lines(loaded.text, loaded.source)
+    except PlaybookError:
+        lines = {}
+    for hit in find_forbidden(loaded.spec.name, phrases):
+        issues.append(PlaybookIssue(loaded.source, lines.get(("name",)), "name",
+                                    f"{hit}: the name is shown in default messages; wording that promises returns "
+                                    f"or no loss is not allowed"))
+    issues.extend(check_playbook_content(loaded, content_settings, templates_dir=templates_dir))
+    return issues
