@@ -7,6 +7,7 @@ The API::
     check_playbook_content(loaded, settings, templates_dir=) -> list[ContentIssue]
     render_content(content, variables, settings, ...) -> list[RenderedMessage]
     ContentRenderer(content, settings, ...).render(variables)   # check and compile once, render many
+    MessageBuilder(ws, spec, as_of, yaml_text=).build(ids, channels, benefit_ids) -> BuiltMessages  # a run's outbox
     message_variables(tag_row, settings=, benefit_name=, link=, phone=, customer_name=)  # masked
     find_forbidden(text, phrases) -> list[WordingHit]
     mask_phone, mask_name, format_fen, sms_segments, finalise_sms
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from panhuo.content.errors import ContentError, ContentIssue
 from panhuo.content.masking import format_fen, mask_name, mask_phone
+from panhuo.content.messages import BuiltMessages, MessageBuilder, MessageProblem, effective_content
 from panhuo.content.render import (
     ContentRenderer,
     RenderedMessage,
@@ -37,10 +39,13 @@ from panhuo.content.wording import DEFAULT_FORBIDDEN, WordingHit, find_forbidden
 __all__ = [
     "DEFAULT_FORBIDDEN",
     "MESSAGE_VARIABLES",
+    "BuiltMessages",
     "ContentError",
     "ContentIssue",
     "ContentRenderer",
     "ContentSpec",
+    "MessageBuilder",
+    "MessageProblem",
     "RenderedMessage",
     "SmsLength",
     "SmsRules",
@@ -50,6 +55,7 @@ __all__ = [
     "check_content",
     "check_parsed_content",
     "check_playbook_content",
+    "effective_content",
     "finalise_sms",
     "find_forbidden",
     "format_fen",
