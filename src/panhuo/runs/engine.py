@@ -42,7 +42,7 @@ from panhuo.runs import guardrails, triggers
 from panhuo.runs.candidates import candidate_table
 from panhuo.runs.guardrails import frequency, pipl, reentry, send_window
 from panhuo.runs.models import Assignment, Decision, OutboxMessage, Run
-from panhuo.runs.outbox import idempotency_keys, insert_ignore, placeholder_content
+from panhuo.runs.outbox import idempotency_keys, insert_ignore
 from panhuo.store.audit import record
 from panhuo.store.db import Store, open_store
 from panhuo.store.models import Playbook, PlaybookVersion, now_shanghai
@@ -244,7 +244,22 @@ def dry_run(
             old = s.execute(select(Run.id).where(Run.playbook_id == playbook_id, Run.run_key == key)).scalar_one_or_none()
         plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
                         tags_file=tags_file, exclude_run=old)
-        return _report(plan)
+        report = _report(plan)
+        # what writing would refuse: content rendered for real, benefits against the stock left (estimate)
+        builder = _builder(ws, store, spec, version, as_of, None, tags_file)
+        benefits = _Benefits(ws, spec, "dry-run")
+        report.warnings.extend(benefits.warnings())
+        _, _, outbox = _rows(plan, Run(id=0), 0, len(plan.ids), [""] * len(plan.ids), now_shanghai())
+        builder.prepare([o["customer_id"] for o in outbox])
+        rejected = _render(builder, outbox)
+        outbox = [o for o in outbox if o["customer_id"] not in rejected]
+        with store.session() as s:
+            refused = benefits.estimate(s, outbox, plan.send_at)
+        late: Counter[tuple[str, str]] = Counter()
+        late.update((CONTENT, r) for r in rejected.values())
+        late.update((_Benefits.GUARDRAIL, r) for r in refused.values())
+        _add_late_stages(report, [(g, r, n) for (g, r), n in late.items()])
+        return report
     finally:
         store.dispose()
 
@@ -325,13 +340,18 @@ def _rows(plan: Plan, run: Run, lo: int, hi: int, keys: list[str], created: dt.d
             channel = plan.channel[i] or ""
             outbox.append({"run_id": run.id, "playbook_id": spec.id, "customer_id": cid, "channel": channel,
                            "arm": plan.arm[i], "benefit_id": items[0],
-                           "content": placeholder_content(spec.name, channel, items[0]),
+                           "content": None,  # rendered per batch (panhuo.content.messages)
                            "idempotency_key": keys[i - lo], "status": "pending", "send_after": plan.send_at,
                            "created_at": created})
         if grp:
             assigns.append({"run_id": run.id, "customer_id": cid, "grp": grp, "arm": plan.arm[i],
                             "propensity": float(plan.propensity[i]), "seed": plan.seed})
     return decisions, assigns, outbox
+
+
+CONTENT = "content"
+#: refusals decided while the batches are written: a message's content, then its benefit
+LATE_STAGES: tuple[str, ...] = (CONTENT, "benefit")
 
 
 class _Benefits:
@@ -359,6 +379,30 @@ class _Benefits:
         return [f"benefit(s) {', '.join(self.unknown)} not in the benefit catalogue: issued without stock or "
                 "budget control (add them with 'panhuo benefits add')"]
 
+    def estimate(self, session: Any, outbox: list[dict[str, Any]], at: dt.datetime) -> dict[str, str]:
+        """What :meth:`issue` would refuse now, from the stock and budget left (reserves nothing)."""
+        from panhuo.benefits.ledger import REASON_BUDGET, REASON_NOT_VALID, REASON_STOCK, usage
+
+        day = at.astimezone(now_shanghai().tzinfo).date()
+        refused: dict[str, str] = {}
+        wanted: dict[str, list[str]] = {}
+        for o in outbox:
+            wanted.setdefault(o["benefit_id"], []).append(o["customer_id"])
+        for bid, ids in wanted.items():
+            if bid not in self.catalogue:
+                continue
+            item = self.catalogue.get(bid)
+            if not item.valid.contains(day):
+                refused.update(dict.fromkeys(ids, REASON_NOT_VALID))
+                continue
+            found = usage(session, bid, catalogue=[item])
+            left = found[0].units_left if found else None
+            if left is not None and left < len(ids):
+                u = found[0]
+                reason = REASON_STOCK if u.remaining_stock is not None and u.remaining_stock <= left else REASON_BUDGET
+                refused.update(dict.fromkeys(ids[left:], reason))
+        return refused
+
     def issue(self, session: Any, run_id: int, outbox: list[dict[str, Any]], at: dt.datetime) -> dict[str, str]:
         """Reserve the benefits of ``outbox``'s messages; customer id -> reason code of those refused."""
         from panhuo.benefits.ledger import REASON_NOT_VALID, reserve_all
@@ -382,17 +426,33 @@ class _Benefits:
                 refused.update(res.refused)
         return refused
 
-    @classmethod
-    def drop(cls, refused: dict[str, str], decisions: list[dict[str, Any]], outbox: list[dict[str, Any]]
-             ) -> list[dict[str, Any]]:
-        """Mark the refused customers' decisions blocked; the outbox without their messages."""
-        if not refused:
-            return outbox
-        for d in decisions:
-            reason = refused.get(d["customer_id"])
-            if reason is not None and d["outcome"] in ("send", "deferred"):
-                d.update(guardrail=cls.GUARDRAIL, outcome="blocked", reason=reason)
-        return [o for o in outbox if o["customer_id"] not in refused]
+
+
+def _block(guardrail: str, refused: dict[str, str], decisions: list[dict[str, Any]], outbox: list[dict[str, Any]]
+           ) -> list[dict[str, Any]]:
+    """Mark the refused customers' send decisions blocked by ``guardrail``; the outbox without their messages."""
+    if not refused:
+        return outbox
+    for d in decisions:
+        reason = refused.get(d["customer_id"])
+        if reason is not None and d["outcome"] in ("send", "deferred"):
+            d.update(guardrail=guardrail, outcome="blocked", reason=reason)
+    return [o for o in outbox if o["customer_id"] not in refused]
+
+
+def _render(builder: Any, outbox: list[dict[str, Any]]) -> dict[str, str]:
+    """Fill in each message's content; customer id -> reason code of the messages that must not be sent."""
+    if not outbox:
+        return {}
+    built = builder.build([o["customer_id"] for o in outbox], [o["channel"] for o in outbox],
+                          [o["benefit_id"] for o in outbox])
+    rejected: dict[str, str] = {}
+    for o, content, problem in zip(outbox, built.contents, built.problems, strict=True):
+        if problem is not None or content is None:
+            rejected[o["customer_id"]] = problem.reason if problem is not None else "content_render_failed"
+        else:
+            o["content"] = content
+    return rejected
 
 
 def run_playbook(
@@ -436,9 +496,10 @@ def run_playbook(
         if not firing.fires and not force:
             raise NotDue(f"playbook {playbook_id!r} is not due at {as_of}: {firing.why}; nothing was written "
                          "(--force runs it anyway)")
+        builder = _builder(ws, store, spec, version, as_of, con, tags_file)  # a content error writes nothing
         run = _run_row(store, playbook_id, version, as_of, key, actor or "system")
         try:
-            return _execute(ws, store, spec, version, as_of, key, run, con, firing, actor=actor, now=now,
+            return _execute(ws, store, spec, version, as_of, key, run, con, firing, builder, actor=actor, now=now,
                             benefit_risk=benefit_risk, tags_file=tags_file, progress=progress)
         except BaseException as exc:
             _fail(store, run.id, f"{playbook_id}/{key}", actor or "system", exc)
@@ -447,8 +508,21 @@ def run_playbook(
         store.dispose()
 
 
+def _builder(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_of: dt.date, con: BaseBackend,
+             tags_file: Path | None) -> Any:
+    """The run's message renderer (:class:`panhuo.content.messages.MessageBuilder`); ContentError when a
+    template fails the content review."""
+    from panhuo.content.messages import MessageBuilder
+
+    with store.session() as s:
+        v = s.get(PlaybookVersion, (spec.id, version))
+        text = v.yaml_text if v is not None else None
+    return MessageBuilder(ws, spec, as_of, yaml_text=text, file=f"playbook {spec.id} v{version}", con=con,
+                          tags_file=tags_file)
+
+
 def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_of: dt.date, key: str, run: Run,
-             con: BaseBackend, firing: triggers.Firing, *, actor: str | None, now: dt.datetime | None,
+             con: BaseBackend, firing: triggers.Firing, builder: Any, *, actor: str | None, now: dt.datetime | None,
              benefit_risk: dict[str, str] | None, tags_file: Path | None, progress: Progress | None) -> RunReport:
     """Plan the run and write what an earlier attempt did not, batch by batch."""
     playbook_id = spec.id
@@ -459,16 +533,19 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
     created = now_shanghai()
     benefits = _Benefits(ws, spec, actor or "system")
     plan.warnings.extend(benefits.warnings())
+    builder.prepare([plan.ids[i] for i in range(min(done, n), n) if plan.guardrail[i] is None
+                     and plan.group[i] == "treated"])
     if progress:
         progress(min(done, n), n)
     for lo in range(min(done, n), n, size):
         hi = min(lo + size, n)
         keys = idempotency_keys(playbook_id, plan.ids[lo:hi], key)
         decisions, assigns, outbox = _rows(plan, run, lo, hi, keys, created)
+        outbox = _block(CONTENT, _render(builder, outbox), decisions, outbox)
         with store.session() as s:
             # benefits first: their counters are the first locks of the transaction (no deadlock)
             refused = benefits.issue(s, run.id, outbox, created)
-            outbox = _Benefits.drop(refused, decisions, outbox)
+            outbox = _block(_Benefits.GUARDRAIL, refused, decisions, outbox)
             insert_ignore(s, Decision.__table__, decisions)  # type: ignore[arg-type]
             insert_ignore(s, Assignment.__table__, assigns)  # type: ignore[arg-type]
             insert_ignore(s, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
@@ -476,24 +553,35 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
         if progress:
             progress(hi, n)
     report = _report(plan, run_id=run.id, written=written, skipped=min(done, n))
-    _benefit_stage(store, run.id, report)
+    _late_stages(store, run.id, report)
     _finish(store, run, plan, report, actor or "system")
     return report
 
 
-def _benefit_stage(store: Store, run_id: int, report: RunReport) -> None:
-    """Count the benefit refusals of the run (all attempts) into the report's funnel and reasons."""
+def _late_stages(store: Store, run_id: int, report: RunReport) -> None:
+    """Count the refusals decided while writing (content, then benefit; all attempts of the run, from the
+    stored decisions) into the report's funnel, between holdout and sends, and its reasons."""
     with store.session() as s:
-        rows = s.execute(select(Decision.reason, func.count()).where(
-            Decision.run_id == run_id, Decision.guardrail == _Benefits.GUARDRAIL).group_by(Decision.reason)).all()
-    refused = {str(r): int(c) for r, c in rows}
-    if not refused:
-        return
-    total = sum(refused.values())
-    stages = dict(report.funnel)
-    sends = stages["sends"] - total
-    report.funnel = [*[(k, v) for k, v in report.funnel if k != "sends"], ("after benefit", sends), ("sends", sends)]
-    report.reasons = {**report.reasons, **refused}
+        rows = s.execute(select(Decision.guardrail, Decision.reason, func.count()).where(
+            Decision.run_id == run_id, Decision.guardrail.in_(LATE_STAGES)).group_by(
+            Decision.guardrail, Decision.reason)).all()
+    _add_late_stages(report, [(str(g), str(r), int(n)) for g, r, n in rows])
+
+
+def _add_late_stages(report: RunReport, rows: list[tuple[str, str, int]]) -> None:
+    """``(guardrail, reason, count)`` of the late stages into the funnel (between holdout and sends) and reasons."""
+    by_stage = Counter({str(g): 0 for g in LATE_STAGES})
+    reasons = dict(report.reasons)
+    for guardrail, reason, count in rows:
+        by_stage[str(guardrail)] += int(count)
+        reasons[str(reason)] = reasons.get(str(reason), 0) + int(count)
+    left = dict(report.funnel)["sends"]
+    stages = [(k, v) for k, v in report.funnel if k != "sends"]
+    for stage in LATE_STAGES:
+        left -= by_stage[stage]
+        stages.append((f"after {stage}", left))
+    report.funnel = [*stages, ("sends", left)]
+    report.reasons = reasons
 
 
 def _finish(store: Store, run: Run, plan: Plan, report: RunReport, actor: str) -> None:

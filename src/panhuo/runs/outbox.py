@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from panhuo.store.models import SHANGHAI
 
-__all__ = ["idempotency_key", "idempotency_keys", "insert_ignore", "placeholder_content"]
+__all__ = ["idempotency_key", "idempotency_keys", "insert_ignore"]
 
 _SEP = "\x1f"
 
@@ -36,12 +36,6 @@ def idempotency_keys(playbook_id: str, customer_ids: Sequence[str], run_key: str
     """:func:`idempotency_key` for many customers."""
     sha = hashlib.sha256
     return [sha(f"{playbook_id}{_SEP}{c}{_SEP}{run_key}".encode()).hexdigest() for c in customer_ids]
-
-
-def placeholder_content(playbook_name: str, channel: str, benefit_id: str | None) -> str:
-    """Stand-in message text until templates (panhuo.content) render the real one."""
-    offer = f" [{benefit_id}]" if benefit_id else ""
-    return f"{playbook_name}{offer} ({channel})"
 
 
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
