@@ -37,6 +37,19 @@ def brokerage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_runs_from_an_empty_directory(tmp_path):
     out = _panhuo("demo", "--customers", "500", "--as-of", "2026-11-24", cwd=tmp_path)
     assert "effective" in out.stdout and "有效户" in out.stdout
+    # two starter playbooks went live through four eyes and ran at 10:30 on the as-of day, into the outbox
+    flat = " ".join(out.stdout.split())  # Rich wraps long lines at the terminal width
+    assert "Live playbooks at 2026-11-24" in flat
+    assert flat.count("added by demo-ops, approved by demo-compliance, live") == 2
+    assert "after benefit" in flat and "outbox sample of" in flat
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / ".panhuo" / "panhuo.db")
+    runs = dict(db.execute("SELECT playbook_id, state FROM runs").fetchall())
+    assert runs == {"rescue-effective-to-sleeping": "done", "advisor-call-high-value-sleeping": "done"}
+    sends = db.execute("SELECT count(*), count(DISTINCT idempotency_key) FROM outbox WHERE content LIKE '{%'").fetchone()
+    assert sends[0] == sends[1] == db.execute("SELECT sum(sends) FROM runs").fetchone()[0]
+    db.close()
     html = tmp_path / ".panhuo" / "reports" / "overview-2026-11-24.html"
     text = html.read_text(encoding="utf-8")
     assert "有效户" in text and "沉睡户" in text

@@ -2,9 +2,11 @@
 
 generate (default 100k customers) -> ingest -> account status with 12 month-ends of history ->
 summary on the terminal -> tags -> BG/NBD scores (train + apply) -> tiers (分层, printed) ->
-the reactivation propensity model when this panhuo has it -> self-contained HTML overview in
-``<workspace>/reports/`` with status, tiers, P(alive) and expected-trading-days distributions
-(and the propensity calibration and feature importance).
+the reactivation propensity model when this panhuo has it -> two starter playbooks written by an
+operator, approved by a compliance user (four eyes) and put live, then ``run --due`` at 10:30 on the
+as-of day (the funnel of each: candidates -> each guardrail -> holdout -> content -> benefit -> sends,
+into the outbox) -> self-contained HTML overview in ``<workspace>/reports/`` with status, tiers,
+P(alive) and expected-trading-days distributions (and the propensity calibration and feature importance).
 Later stages extend this command; it stays one command.
 """
 
@@ -30,7 +32,13 @@ if TYPE_CHECKING:
     from panhuo.report.sections import TierSection
     from panhuo.scores.bgnbd import ScoreResult
 
-__all__ = ["register", "run_demo"]
+__all__ = ["DEMO_PLAYBOOKS", "DEMO_USERS", "register", "run_demo"]
+
+#: the starter playbooks the demo puts live and runs (files in the repository's ``playbooks/``)
+DEMO_PLAYBOOKS: tuple[str, ...] = ("rescue-effective-to-sleeping", "advisor-call-high-value-sleeping")
+#: the demo's people: an admin, an operator who writes playbooks, a compliance reviewer who approves them
+DEMO_USERS: tuple[tuple[str, str], ...] = (("demo-admin", "admin"), ("demo-ops", "operator"),
+                                           ("demo-compliance", "compliance"))
 
 
 def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None) -> Path:
@@ -47,7 +55,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
     day = as_of or default_as_of()
     folder = data or ws.root / "demo-data"
     t0 = time.perf_counter()
-    console.rule(f"[bold]1/6 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
+    console.rule(f"[bold]1/7 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
@@ -59,7 +67,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         rows = generate_brokerage(folder, customers=customers, seed=seed, as_of=day, progress=note)
     console.print(", ".join(f"{k} {v:,}" for k, v in rows.items()))
 
-    console.rule("[bold]2/6 ingest[/] with full contract validation")
+    console.rule("[bold]2/7 ingest[/] with full contract validation")
     con = connect(ws.settings.engine, ws.tmp_dir)
     with progress_bar() as bar:
         itasks: dict[str, int] = {}
@@ -73,28 +81,107 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         plan = ingest(ws, folder, con=con, progress=inote)
     console.print(f"load {plan.manifest.load_id}: {sum(plan.rows.values()):,} rows in {plan.manifest.seconds:.1f} s")
 
-    console.rule("[bold]3/6 account status[/] (effective / sleeping / dormant / new_empty) with history")
+    console.rule("[bold]3/7 account status[/] (effective / sleeping / dormant / new_empty) with history")
     with progress_bar() as bar:
         result = compute_status(ws, con, day, backfill=True, progress=status_progress(bar))
     summary = summarize(ws, con, day)
     print_summary(summary, result)
-    console.rule("[bold]4/6 tags[/] (every tag of every customer, stored as a dated snapshot)")
+    console.rule("[bold]4/7 tags[/] (every tag of every customer, stored as a dated snapshot)")
     from panhuo.cli.tags import print_summary_line, tags_progress
     from panhuo.tags import compute_tags
 
     with progress_bar() as bar:
         print_summary_line(compute_tags(ws, con, day, progress=tags_progress(bar)))
 
-    console.rule("[bold]5/6 scores and tiers[/] (BG/NBD P(alive), expected trading days; 分层)")
+    console.rule("[bold]5/7 scores and tiers[/] (BG/NBD P(alive), expected trading days; 分层)")
     _scores(ws, con, day)
     tiers = _tiers(ws, con, day)
     extra = _propensity(ws, con, day)
 
-    console.rule("[bold]6/6 overview[/]")
+    console.rule("[bold]6/7 playbooks[/] (written by demo-ops, approved by demo-compliance, run --due)")
+    _playbooks(ws, day)
+
+    console.rule("[bold]7/7 overview[/]")
     path = write_overview(ws, con, day, summary=summary, tiers=tiers, propensity=extra)
     console.print(f"HTML overview (offline, zh-CN): [bold]{path}[/]")
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; workspace {ws.root}")
     return path
+
+
+def starter_folder() -> Path | None:
+    """The repository's starter playbook library (``playbooks/`` next to ``src/``), when there is one."""
+    import panhuo
+
+    folder = Path(panhuo.__file__).resolve().parents[2] / "playbooks"
+    return folder if folder.is_dir() else None
+
+
+_LIFECYCLE = ("new", "draft", "in_review", "approved", "live")
+
+
+def _playbooks(ws: Workspace, day: dt.date) -> None:
+    """Put the demo playbooks live through the four-eyes lifecycle, then run what is due at 10:30 on ``day``."""
+    from panhuo.cli.run import run_due_with_progress
+    from panhuo.playbooks import repository
+    from panhuo.playbooks.loader import load_playbook
+    from panhuo.store import add_user, open_store
+    from panhuo.store.models import SHANGHAI
+    from panhuo.store.users import get_user
+
+    folder = starter_folder()
+    if folder is None:
+        console.print("starter playbooks not found (run the demo from a clone of the repository): step skipped")
+        return
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            for name, role in DEMO_USERS:
+                if get_user(s, name) is None:
+                    add_user(s, name, [role], actor=None if role == "admin" else "demo-admin")
+        for pid in DEMO_PLAYBOOKS:
+            with store.session() as s:
+                pb = repository.list_playbooks(s)
+                state = {p.id: p.state for p in pb}.get(pid)
+            if state is not None and state not in _LIFECYCLE[:-1]:  # live already, or paused/retired: leave it
+                console.print(f"{pid}: {state}")
+                continue
+            todo = _LIFECYCLE[_LIFECYCLE.index(state or "new"):]  # what an earlier, cut-short demo left
+            for action in todo[:-1]:
+                with store.session() as s:
+                    if action == "new":
+                        repository.add_version(s, load_playbook(folder / f"{pid}.yaml"), actor="demo-ops")
+                    elif action == "draft":
+                        repository.submit(s, pid, actor="demo-ops")
+                    elif action == "in_review":
+                        repository.approve(s, pid, actor="demo-compliance", note="demo: reviewed")
+                    else:
+                        repository.activate(s, pid, actor="demo-ops")
+            console.print(f"{pid}: added by demo-ops, approved by demo-compliance, live")
+    finally:
+        store.dispose()
+    results = run_due_with_progress(ws, day, "demo-ops", now=dt.datetime.combine(day, dt.time(10, 30),
+                                                                                tzinfo=SHANGHAI))
+    _sample_messages(ws, [r.report.run_id for r in results if r.report is not None and r.report.run_id])
+
+
+def _sample_messages(ws: Workspace, run_ids: list[int]) -> None:
+    """One outbox message of each run, as queued for delivery (personal data masked)."""
+    from sqlalchemy import select
+
+    from panhuo.runs.models import OutboxMessage
+    from panhuo.store import open_store
+
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            for run_id in run_ids:
+                m = s.execute(select(OutboxMessage).where(OutboxMessage.run_id == run_id)
+                              .order_by(OutboxMessage.customer_id).limit(1)).scalar_one_or_none()
+                if m is not None:
+                    console.print(f"outbox sample of {m.playbook_id} ({m.channel}, benefit {m.benefit_id}): "
+                                  f"{m.content}", highlight=False)
+    finally:
+        store.dispose()
 
 
 def _note(bar: Progress, label: str) -> Callable[[str, int, int], None]:

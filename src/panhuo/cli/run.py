@@ -23,9 +23,10 @@ from panhuo.cli._common import console, parse_date_option, progress_bar, workspa
 from panhuo.cli._store import AsUser
 
 if TYPE_CHECKING:
+    from panhuo.config import Workspace
     from panhuo.runs.engine import DueResult, RunReport
 
-__all__ = ["dry_run_cmd", "print_due", "print_funnel", "register", "run_cmd", "scheduler_cmd"]
+__all__ = ["dry_run_cmd", "print_due", "print_funnel", "register", "run_cmd", "run_due_with_progress", "scheduler_cmd"]
 
 PlaybookId = Annotated[str, typer.Argument(help="the playbook id (its 'id:' field)")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="the date the audience is taken at (default: today)")]
@@ -86,7 +87,9 @@ def print_due(results: list[DueResult], day: dt.date) -> None:
         console.print("no live playbooks (see 'panhuo playbook list')")
 
 
-def _run_due(day: dt.date, as_user: str | None) -> list[DueResult]:
+def run_due_with_progress(ws: Workspace, day: dt.date, as_user: str | None, now: dt.datetime | None = None
+                          ) -> list[DueResult]:
+    """``run_due`` with a progress bar per playbook, then each run's funnel and the table of live playbooks."""
     from panhuo.runs.engine import run_due
 
     with progress_bar() as bar:
@@ -97,7 +100,7 @@ def _run_due(day: dt.date, as_user: str | None) -> list[DueResult]:
                 tasks[pid] = bar.add_task(f"run {pid} {day.isoformat()}", total=None)
             bar.update(tasks[pid], completed=done, total=total)
 
-        results = run_due(workspace(), day, actor=as_user, progress=note)
+        results = run_due(ws, day, actor=as_user, now=now, progress=note)
     for r in results:
         if r.report is not None:
             _print_run(r.report, day)
@@ -124,7 +127,7 @@ def run_cmd(
     if due:
         if force or run_key:
             raise ConfigError("--force and --run-key apply to one PLAYBOOK, not to --due")
-        results = _run_due(day, as_user)
+        results = run_due_with_progress(workspace(), day, as_user)
         if any(r.state == "failed" for r in results):
             raise typer.Exit(1)
         return
@@ -163,7 +166,7 @@ def scheduler_cmd(
         while not stop.is_set():
             day = now_shanghai().date()
             if calendar_for(workspace()).is_trading_day(day):
-                _run_due(day, actor)
+                run_due_with_progress(workspace(), day, actor)
             else:
                 console.print(f"{day.isoformat()} is not a trading day: nothing runs")
             if once:
