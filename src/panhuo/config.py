@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from panhuo._io import atomic_write_text
 from panhuo.errors import ConfigError
@@ -28,6 +28,8 @@ __all__ = [
     "TagSettings",
     "ChannelCap",
     "RunSettings",
+    "DeliveryProvider",
+    "DeliverySettings",
     "Settings",
     "Workspace",
     "load_settings",
@@ -164,6 +166,93 @@ class ContentSettings(_Model):
         return v
 
 
+DELIVERY_CHANNELS: tuple[str, ...] = ("app_push", "sms", "wechat", "call")
+ADVISOR = "advisor"  # the built-in "provider" of the call channel: tasks in the store, nothing sent
+
+
+class DeliveryProvider(_Model):
+    """One provider of ``delivery.providers``: where it is, which env vars hold its secrets, its limits.
+
+    ``kind: contract`` speaks the provider contract (``/sms/send``, ``/push/send``, ``/wechat/send``);
+    ``kind: webhook`` POSTs every message (with its segment and ``delivery.webhook_tags``) to ``base_url``,
+    HMAC-signed with the secret in ``secret_env``. Credentials are never written here: only the names of
+    the environment variables that hold them (checked when a worker starts).
+    """
+
+    kind: Literal["contract", "webhook"] = "contract"
+    base_url: str = Field(min_length=1, description="http(s) URL of the provider (webhook: the message centre)")
+    token_env: str | None = Field(None, min_length=1, description="env var holding the bearer token")
+    secret_env: str | None = Field(None, min_length=1, description="env var holding the webhook HMAC secret")
+    timeout: float = Field(5.0, gt=0, le=300, description="seconds per request")
+    rate_per_second: float = Field(50.0, gt=0, le=100_000, description="token-bucket rate of requests")
+    concurrency: int = Field(32, ge=1, le=1000, description="requests in flight at once")
+    max_attempts: int = Field(5, ge=1, le=100, description="attempts before a message is a dead letter")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v.rstrip("/")
+
+    @field_validator("token_env", "secret_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not v.replace("_", "a").isalnum():
+            raise ValueError(f"{v!r} is not an environment variable name")
+        return v
+
+
+class DeliveryWechat(_Model):
+    """WeChat: where the openid comes from (the contract has no openid column; the customer id stands in)."""
+
+    openid_from: Literal["customer_id"] = "customer_id"
+
+
+class DeliverySettings(_Model):
+    """``panhuo deliver``: providers, which provider serves each channel, retries and leases."""
+
+    providers: dict[str, DeliveryProvider] = Field(
+        default_factory=lambda: {"sim": DeliveryProvider(base_url="http://127.0.0.1:8765", token_env="PANHUO_SIM_TOKEN")},
+        description="providers by name (credentials only from the environment variables named)",
+    )
+    channels: dict[str, str] = Field(
+        default_factory=lambda: {"app_push": "sim", "sms": "sim", "wechat": "sim", "call": ADVISOR},
+        description="the provider of each channel; call is always 'advisor' (call tasks for the advisor)",
+    )
+    wechat: DeliveryWechat = Field(default_factory=lambda: DeliveryWechat())
+    webhook_tags: list[str] = Field(default_factory=list, description="tags sent along by a webhook provider")
+    lease_seconds: int = Field(300, ge=1, le=86_400, description="a claimed batch is reclaimable after this")
+    batch: int = Field(500, ge=1, le=100_000, description="messages claimed per batch")
+    backoff_base: float = Field(0.5, ge=0, le=600, description="first retry wait in seconds (doubles, full jitter)")
+    backoff_max: float = Field(30.0, ge=0, le=3600, description="longest wait between two attempts")
+    max_wait: float = Field(60.0, ge=0, le=86_400,
+                            description="a longer Retry-After defers the message instead of holding the batch")
+    poll_seconds: float = Field(5.0, gt=0, le=3600, description="--follow: pause when nothing is due")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: dict[str, str]) -> dict[str, str]:
+        for ch, provider in v.items():
+            if ch not in DELIVERY_CHANNELS:
+                raise ValueError(f"unknown channel {ch!r} (channels: {', '.join(DELIVERY_CHANNELS)})")
+            if (ch == "call") != (provider == ADVISOR):
+                raise ValueError(f"channel {ch!r}: " + ("call is served by 'advisor' (call tasks)" if ch == "call"
+                                                         else f"'{ADVISOR}' serves only the call channel"))
+        return v
+
+    @model_validator(mode="after")
+    def _known_providers(self) -> DeliverySettings:
+        for ch, provider in self.channels.items():
+            if provider != ADVISOR and provider not in self.providers:
+                raise ValueError(f"channels.{ch}: unknown provider {provider!r} (providers: "
+                                 f"{', '.join(sorted(self.providers)) or 'none'})")
+        for name, p in self.providers.items():
+            if p.kind == "webhook" and p.secret_env is None:
+                raise ValueError(f"providers.{name}: a webhook provider needs secret_env (its HMAC secret)")
+        return self
+
+
 def _default_forbidden() -> tuple[str, ...]:
     from panhuo.content.wording import DEFAULT_FORBIDDEN
 
@@ -187,6 +276,7 @@ class Settings(_Model):
     tags: TagSettings = Field(default_factory=TagSettings)
     content: ContentSettings = Field(default_factory=ContentSettings)
     runs: RunSettings = Field(default_factory=RunSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     acquisition_cost: Decimal = Field(Decimal("1000.00"), ge=0, description="cost of a new effective account")
 
     @field_validator("asset_bands")

@@ -13,6 +13,7 @@
       PlaybookError        # a playbook YAML: a list of PlaybookIssue (file, line, field path, reason)
       LifecycleError       # an illegal playbook transition or edit, an unknown playbook
       LeakageError         # a model feature depends on data after its anchor date
+      DeliveryError        # delivery cannot start or go on: a missing credential variable, a lease held
       NotFittedError(PanhuoError, ValueError)
 
 Messages say where and what, e.g.
@@ -38,6 +39,7 @@ __all__ = [
     "PlaybookError",
     "LifecycleError",
     "LeakageError",
+    "DeliveryError",
     "NotFittedError",
 ]
 
@@ -172,6 +174,10 @@ class LifecycleError(PanhuoError):
 
 class LeakageError(PanhuoError):
     """A feature depends on data after its anchor date (a bug in a tag expression): nothing is trained."""
+
+
+class DeliveryError(PanhuoError):
+    """Delivery cannot start or go on: a credential variable is not set, another worker holds the lease."""
 
 
 class NotFittedError(PanhuoError, ValueError):

@@ -1,0 +1,581 @@
+"""The delivery worker: drains due outbox messages through the channel adapters (``panhuo deliver``).
+
+One batch at a time (``delivery.batch`` rows, default 500):
+
+1. **claim** due rows (``status = 'pending' AND send_after <= now``, no live lease) in one short
+   transaction, setting ``claimed_by`` and ``lease_until = now + delivery.lease_seconds``. PostgreSQL:
+   ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``, so several workers run side by side
+   and never claim the same row; a killed worker's rows are claimable again once its lease has passed.
+   SQLite: one worker at a time holds the ``delivery_lease`` row (renewed every batch); a second one
+   is refused with the holder's name (``--follow`` waits for it instead).
+2. **look up** what the batch needs, set-based: phones (SMS) and advisors (calls) from the warehouse
+   ``customers`` table in one Parquet scan; the playbook's segment and the chosen tags for a webhook.
+3. **send** every message concurrently with asyncio: one pooled ``httpx.AsyncClient`` per provider
+   (bearer token from the env var its settings name), a token bucket per provider
+   (``rate_per_second``), at most ``concurrency`` requests in flight, the provider's ``timeout``.
+   Timeouts, network errors, 5xx, 429 and malformed answers are retried with exponential backoff and
+   jitter (a ``Retry-After`` is waited for; one longer than ``delivery.max_wait`` defers the message to
+   ``now + Retry-After`` and frees the batch); a permanent 4xx is a dead letter at once; after the
+   provider's ``max_attempts`` the message is a dead letter with the last reason. The message's
+   idempotency key goes to the provider every time, so a resend after a crash is deduplicated there.
+   Call channel messages are not sent: each becomes a call task for the customer's advisor, due on the
+   next trading day after its send time.
+4. **record** the batch in one transaction: rows still pending are marked ``sent`` (provider id,
+   ``sent_at``) with their ``message_archive`` and ``contact_log`` rows (the frequency caps count them),
+   ``dead`` (reason in ``last_error``), ``tasked`` or deferred. A row another worker finished meanwhile
+   (after this worker's lease ran out) is left alone and counted as skipped: nothing is archived twice.
+
+Credentials are read once when the worker is made: a provider's missing variable is a DeliveryError
+naming it, before anything is claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, insert, or_, select, update
+
+from panhuo.config import ADVISOR, DeliveryProvider, DeliverySettings
+from panhuo.delivery.channels import (
+    AppPushChannel,
+    Channel,
+    Message,
+    SendResult,
+    SmsChannel,
+    WebhookChannel,
+    WechatChannel,
+    lookup_customers,
+)
+from panhuo.delivery.models import CallTask, DeliveryLease, MessageArchive
+from panhuo.errors import DeliveryError
+from panhuo.runs.models import ContactLog, OutboxMessage
+from panhuo.store.models import now_shanghai
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy.orm import Session
+
+    from panhuo.config import Workspace
+    from panhuo.store.db import Store
+
+__all__ = ["ChannelStats", "DeliverySummary", "DeliveryWorker", "TokenBucket", "check_credentials", "default_worker_id"]
+
+log = logging.getLogger(__name__)
+
+SQLITE_LEASE = "outbox"
+outbox = OutboxMessage.__table__  # with delivery's columns (panhuo.delivery.models)
+ProgressFn = Callable[[str, str], None]  # (channel, outcome) per finished message
+
+
+def default_worker_id() -> str:
+    """``host:pid`` (the name a worker claims rows under unless ``--workers-id`` is given)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def check_credentials(settings: DeliverySettings, env: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """The credentials of every provider a channel uses, from the environment variables named in settings.
+
+    Raises DeliveryError naming every missing (or empty) variable and the setting that names it.
+    """
+    env = os.environ if env is None else env
+    used = {p for ch, p in settings.channels.items() if p != ADVISOR}
+    out: dict[str, dict[str, str]] = {}
+    missing: list[str] = []
+    for name in sorted(used):
+        p = settings.providers[name]
+        creds: dict[str, str] = {}
+        for kind, var in (("token", p.token_env), ("secret", p.secret_env)):
+            if var is None:
+                continue
+            value = env.get(var)
+            if not value:
+                missing.append(f"{var} (delivery.providers.{name}.{kind}_env)")
+            else:
+                creds[kind] = value
+        out[name] = creds
+    if missing:
+        raise DeliveryError("environment variable(s) not set: " + ", ".join(missing)
+                            + "; delivery reads credentials only from the environment")
+    return out
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens a second, at most ``capacity`` saved up (asyncio)."""
+
+    def __init__(self, rate: float, capacity: float | None = None) -> None:
+        self.rate = float(rate)
+        self.capacity = float(capacity if capacity is not None else max(1.0, rate / 10))
+        self._tokens = self.capacity
+        self._at = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+                self._at = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+@dataclass
+class ChannelStats:
+    """Counts of one channel: messages sent, call tasks made, retries, dead letters, deferred, skipped."""
+
+    sent: int = 0
+    tasked: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class DeliverySummary:
+    """What a worker did: per-channel counts, batches, seconds, and the dead letters' reasons."""
+
+    worker_id: str
+    channels: dict[str, ChannelStats] = field(default_factory=dict)
+    batches: int = 0
+    seconds: float = 0.0
+    dead_reasons: dict[str, int] = field(default_factory=dict)
+
+    def of(self, channel: str) -> ChannelStats:
+        return self.channels.setdefault(channel, ChannelStats())
+
+    @property
+    def sent(self) -> int:
+        return sum(s.sent for s in self.channels.values())
+
+    @property
+    def dead(self) -> int:
+        return sum(s.dead for s in self.channels.values())
+
+    @property
+    def done(self) -> int:
+        return sum(s.sent + s.tasked + s.dead for s in self.channels.values())
+
+
+@dataclass
+class _Outcome:
+    message: Message
+    result: SendResult
+    attempts: int
+    defer_until: dt.datetime | None = None
+    retried: int = 0
+
+
+@dataclass
+class _Route:
+    provider: str
+    settings: DeliveryProvider
+    channel: Channel
+
+
+class DeliveryWorker:
+    """Drains the outbox of a workspace's store (see the module docstring).
+
+    ``clock`` gives "now" (aware, Shanghai); ``env`` the environment credentials are read from;
+    ``on_progress(channel, outcome)`` is called per finished message (outcome: sent, tasked, dead,
+    deferred, skipped).
+    """
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        store: Store | None = None,
+        worker_id: str | None = None,
+        batch: int | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], dt.datetime] = now_shanghai,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
+        self.ws = ws
+        self.settings = ws.settings.delivery
+        self.creds = check_credentials(self.settings, env)  # fails here, before anything is claimed
+        self.worker_id = (worker_id or default_worker_id())[:64]
+        self.batch = batch or self.settings.batch
+        self.clock = clock
+        self.on_progress = on_progress
+        self._store = store
+        self._own_store = store is None
+        self.routes: dict[str, _Route] = {}
+        for ch, name in self.settings.channels.items():
+            if name == ADVISOR:
+                continue
+            p = self.settings.providers[name]
+            self.routes[ch] = _Route(name, p, self._adapter(ch, p, self.creds[name]))
+        self.channels = tuple(self.settings.channels)  # the routed channels (call included when routed)
+
+    def _adapter(self, channel: str, p: DeliveryProvider, creds: dict[str, str]) -> Channel:
+        if p.kind == "webhook":
+            return WebhookChannel(channel, creds["secret"])
+        if channel == "sms":
+            return SmsChannel()
+        if channel == "app_push":
+            return AppPushChannel()
+        if channel == "wechat":
+            return WechatChannel(self.settings.wechat.openid_from)
+        raise DeliveryError(f"channel {channel!r} cannot be sent through provider kind {p.kind!r}")
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from panhuo.store.db import open_store
+
+            self._store = open_store(self.ws)
+        return self._store
+
+    @property
+    def _pg(self) -> bool:
+        return self.store.engine.dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------------------------- driving
+    def run(self, *, follow: bool = False, stop: threading.Event | None = None,
+            max_batches: int | None = None) -> DeliverySummary:
+        """Deliver until nothing is due (``follow``: until ``stop`` is set), batch by batch."""
+        return asyncio.run(self.arun(follow=follow, stop=stop, max_batches=max_batches))
+
+    async def arun(self, *, follow: bool = False, stop: threading.Event | None = None,
+                   max_batches: int | None = None) -> DeliverySummary:
+        import httpx
+
+        summary = DeliverySummary(self.worker_id)
+        started = time.monotonic()
+        clients: dict[str, httpx.AsyncClient] = {}
+        buckets: dict[str, TokenBucket] = {}
+        gates: dict[str, asyncio.Semaphore] = {}
+        for route in self.routes.values():
+            if route.provider in clients:
+                continue
+            p, creds = route.settings, self.creds[route.provider]
+            headers = {"Authorization": f"Bearer {creds['token']}"} if "token" in creds else {}
+            clients[route.provider] = httpx.AsyncClient(
+                base_url=p.base_url, headers=headers, timeout=httpx.Timeout(p.timeout),
+                limits=httpx.Limits(max_connections=p.concurrency, max_keepalive_connections=p.concurrency))
+            buckets[route.provider] = TokenBucket(p.rate_per_second)
+            gates[route.provider] = asyncio.Semaphore(p.concurrency)
+        try:
+            while not (stop is not None and stop.is_set()):
+                if max_batches is not None and summary.batches >= max_batches:
+                    break
+                if not self._sqlite_lease(wait=follow):
+                    if not follow:
+                        break
+                    await asyncio.sleep(self.settings.poll_seconds)
+                    continue
+                batch = self._claim()
+                if not batch:
+                    if not follow:
+                        break
+                    await asyncio.sleep(self.settings.poll_seconds)
+                    continue
+                summary.batches += 1
+                await self._deliver_batch(batch, clients, buckets, gates, summary)
+        finally:
+            for c in clients.values():
+                await c.aclose()
+            self._release_sqlite_lease()
+            summary.seconds = time.monotonic() - started
+            if self._own_store and self._store is not None:
+                self._store.dispose()
+                self._store = None
+        return summary
+
+    # ------------------------------------------------------------------------------------- leases
+    def _sqlite_lease(self, *, wait: bool) -> bool:
+        """SQLite: take or renew the one worker lease (True), or see it held by another (False/raise)."""
+        if self._pg:
+            return True
+        now = self.clock()
+        lease = DeliveryLease.__table__
+        with self.store.session() as s:
+            if s.get(DeliveryLease, SQLITE_LEASE) is None:
+                s.add(DeliveryLease(name=SQLITE_LEASE))
+                s.flush()
+            got = s.execute(
+                update(lease).where(lease.c.name == SQLITE_LEASE,
+                                    or_(lease.c.holder.is_(None), lease.c.holder == self.worker_id,
+                                        lease.c.lease_until < now))
+                .values(holder=self.worker_id, lease_until=now + dt.timedelta(seconds=self.settings.lease_seconds))
+            ).rowcount
+            if got:
+                return True
+            row = s.get(DeliveryLease, SQLITE_LEASE)
+        if wait:
+            return False
+        assert row is not None
+        raise DeliveryError(f"another delivery worker ({row.holder}) holds the SQLite store's lease until "
+                            f"{row.lease_until:%Y-%m-%d %H:%M:%S}; on SQLite one worker runs at a time "
+                            "(PostgreSQL: several)")
+
+    def _release_sqlite_lease(self) -> None:
+        if self._store is None or self._pg:
+            return
+        lease = DeliveryLease.__table__
+        try:
+            with self.store.session() as s:
+                s.execute(update(lease).where(lease.c.name == SQLITE_LEASE, lease.c.holder == self.worker_id)
+                          .values(holder=None, lease_until=None))
+        except Exception:  # the lease runs out by itself
+            log.warning("could not release the SQLite delivery lease", exc_info=True)
+
+    def _claim(self) -> list[Message]:
+        """Claim up to ``batch`` due rows of the routed channels for this worker (one transaction)."""
+        now = self.clock()
+        o = outbox
+        due = (select(o.c.id)
+               .where(o.c.status == "pending", o.c.send_after <= now, o.c.channel.in_(self.channels),
+                      or_(o.c.lease_until.is_(None), o.c.lease_until < now))
+               .order_by(o.c.send_after, o.c.id).limit(self.batch))
+        if self._pg:
+            due = due.with_for_update(skip_locked=True)
+        stmt = (update(o).where(o.c.id.in_(due.scalar_subquery()))
+                .values(claimed_by=self.worker_id, lease_until=now + dt.timedelta(seconds=self.settings.lease_seconds))
+                .returning(o.c.id, o.c.run_id, o.c.playbook_id, o.c.customer_id, o.c.channel, o.c.arm,
+                           o.c.benefit_id, o.c.content, o.c.idempotency_key, o.c.attempts, o.c.send_after))
+        with self.store.session() as s:
+            rows = s.execute(stmt).all()
+        out = []
+        for r in sorted(rows, key=lambda r: r.id):
+            try:
+                content = json.loads(r.content)
+            except ValueError:
+                content = {}
+            m = Message(id=r.id, run_id=r.run_id, playbook_id=r.playbook_id, customer_id=r.customer_id,
+                        channel=r.channel, content=content if isinstance(content, dict) else {},
+                        idempotency_key=r.idempotency_key, attempts=r.attempts, arm=r.arm, benefit_id=r.benefit_id,
+                        content_text=r.content)
+            m.extra["send_after"] = r.send_after
+            out.append(m)
+        return out
+
+    # ------------------------------------------------------------------------------------- a batch
+    def _lookup(self, batch: Sequence[Message]) -> None:
+        """Phones, advisors, segments and tags for the whole batch (set-based)."""
+        cols = []
+        if any(m.channel == "sms" for m in batch):
+            cols.append("phone")
+        if any(m.channel == "call" for m in batch):
+            cols.append("advisor_id")
+        if cols:
+            need = [m.customer_id for m in batch if m.channel in ("sms", "call")]
+            found = lookup_customers(self.ws.warehouse_dir, need, cols)
+            for m in batch:
+                row = found.get(m.customer_id, {})
+                if m.channel == "sms":
+                    m.extra["phone"] = row.get("phone")
+                elif m.channel == "call":
+                    m.extra["advisor_id"] = row.get("advisor_id")
+        hooks = [m for m in batch if m.channel in self.routes and self.routes[m.channel].settings.kind == "webhook"]
+        if hooks:
+            segments = self._segments({m.playbook_id for m in hooks})
+            tags = self._tags([m.customer_id for m in hooks])
+            for m in hooks:
+                m.extra["segment"] = segments.get(m.playbook_id)
+                m.extra["tags"] = tags.get(m.customer_id, {})
+
+    def _segments(self, playbook_ids: set[str]) -> dict[str, Any]:
+        from panhuo.store.models import Playbook, PlaybookVersion
+
+        with self.store.session() as s:
+            rows = s.execute(select(PlaybookVersion.playbook_id, PlaybookVersion.parsed)
+                             .join(Playbook, (Playbook.id == PlaybookVersion.playbook_id)
+                                   & (Playbook.current_version == PlaybookVersion.version))
+                             .where(PlaybookVersion.playbook_id.in_(playbook_ids))).all()
+        out: dict[str, Any] = {}
+        for pid, parsed in rows:
+            user = (parsed or {}).get("user") or {}
+            out[pid] = user.get("segment") or user.get("rule")
+        return out
+
+    def _tags(self, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
+        names = self.settings.webhook_tags
+        folder = self.ws.warehouse_dir / "tags"
+        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        if not names or not files:
+            return {}
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+
+        data = ds.dataset(str(files[-1]), format="parquet")
+        have = [n for n in names if n in data.schema.names]
+        key = pc.field("customer_id").cast(pa.string())
+        t = data.to_table(columns={"customer_id": key, **{n: pc.field(n) for n in have}},
+                          filter=key.isin(pa.array(list(dict.fromkeys(customer_ids)), pa.string())))
+        cols = {n: t.column(n).to_pylist() for n in have}
+        return {cid: {n: cols[n][i] for n in have} for i, cid in enumerate(t.column("customer_id").to_pylist())}
+
+    async def _deliver_batch(self, batch: list[Message], clients: dict[str, httpx.AsyncClient],
+                             buckets: dict[str, TokenBucket], gates: dict[str, asyncio.Semaphore],
+                             summary: DeliverySummary) -> None:
+        self._lookup(batch)
+        calls = [m for m in batch if m.channel == "call"]
+        sends = [m for m in batch if m.channel != "call"]
+        if calls:
+            self._make_call_tasks(calls, summary)
+        if not sends:
+            return
+
+        async def one(m: Message) -> _Outcome:
+            route = self.routes[m.channel]
+            async with gates[route.provider]:
+                return await self._send(m, route, clients[route.provider], buckets[route.provider])
+
+        outcomes = await asyncio.gather(*(one(m) for m in sends))
+        self._record(outcomes, summary)
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** max(0, attempt - 1))
+        return base / 2 + random.uniform(0, base / 2)  # equal jitter: never zero, never above the cap
+
+    async def _send(self, m: Message, route: _Route, client: httpx.AsyncClient, bucket: TokenBucket) -> _Outcome:
+        attempts, retried = m.attempts, 0
+        max_attempts = route.settings.max_attempts
+        while True:
+            await bucket.take()
+            attempts += 1
+            result = await route.channel.send(client, m)
+            if result.ok or result.outcome == "permanent":
+                break
+            if attempts >= max_attempts:
+                result = SendResult.permanent(f"gave up after {attempts} attempts: {result.reason}")
+                break
+            wait = result.retry_after if result.retry_after is not None else self._backoff(attempts)
+            if wait > self.settings.max_wait:
+                return _Outcome(m, result, attempts, defer_until=self.clock() + dt.timedelta(seconds=wait),
+                                retried=retried)
+            log.info("message %s (%s to %s): %s; attempt %d in %.2fs", m.id, m.channel,
+                     route.channel.recipient(m), result.reason, attempts + 1, wait)
+            retried += 1
+            await asyncio.sleep(wait)
+        if not result.ok:
+            log.warning("message %s (%s to %s) is a dead letter: %s", m.id, m.channel, route.channel.recipient(m),
+                        result.reason)
+        return _Outcome(m, result, attempts, retried=retried)
+
+    def _still_pending(self, s: Session, ids: list[int]) -> set[int]:
+        q = select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status == "pending")
+        if self._pg:
+            q = q.with_for_update()
+        return set(s.execute(q).scalars())
+
+    def _progress(self, channel: str, outcome: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(channel, outcome)
+
+    def _record(self, outcomes: Sequence[_Outcome], summary: DeliverySummary) -> None:
+        """One transaction: sent (+ archive + contact log), dead letters, deferrals; rows done elsewhere skipped."""
+        now = self.clock()
+        o = outbox
+        sent, dead, deferred = [], [], []
+        archive, contacts = [], []
+        with self.store.session() as s:
+            live = self._still_pending(s, [x.message.id for x in outcomes])
+            for x in outcomes:
+                m, stats = x.message, summary.of(x.message.channel)
+                stats.retried += x.retried
+                if m.id not in live:
+                    stats.skipped += 1
+                    self._progress(m.channel, "skipped")
+                    continue
+                if x.result.ok:
+                    route = self.routes[m.channel]
+                    sent.append({"oid": m.id, "pid": x.result.provider_id, "n": x.attempts})
+                    archive.append({"outbox_id": m.id, "playbook_id": m.playbook_id, "customer_id": m.customer_id,
+                                    "channel": m.channel, "provider": route.provider,
+                                    "provider_id": x.result.provider_id, "recipient": route.channel.recipient(m),
+                                    "content": m.content_text, "sent_at": now})
+                    contacts.append({"customer_id": m.customer_id, "channel": m.channel, "sent_at": now,
+                                     "playbook_id": m.playbook_id})
+                    stats.sent += 1
+                    self._progress(m.channel, "sent")
+                elif x.defer_until is not None:
+                    deferred.append({"oid": m.id, "n": x.attempts, "err": x.result.reason, "at": x.defer_until})
+                    stats.deferred += 1
+                    self._progress(m.channel, "deferred")
+                else:
+                    reason = (x.result.reason or "unknown")[:1000]
+                    dead.append({"oid": m.id, "n": x.attempts, "err": reason})
+                    stats.dead += 1
+                    key = reason.split(":", 1)[-1].strip()[:80]
+                    summary.dead_reasons[key] = summary.dead_reasons.get(key, 0) + 1
+                    self._progress(m.channel, "dead")
+            oid = o.c.id == bindparam("oid")
+            if sent:
+                s.execute(update(o).where(oid).values(
+                    status="sent", provider_id=bindparam("pid"), attempts=bindparam("n"), sent_at=now,
+                    finished_at=now, last_error=None, claimed_by=None, lease_until=None), sent)
+                s.execute(insert(MessageArchive.__table__), archive)
+                s.execute(insert(ContactLog.__table__), contacts)
+            if dead:
+                s.execute(update(o).where(oid).values(
+                    status="dead", attempts=bindparam("n"), last_error=bindparam("err"), finished_at=now,
+                    claimed_by=None, lease_until=None), dead)
+            if deferred:
+                s.execute(update(o).where(oid).values(
+                    attempts=bindparam("n"), last_error=bindparam("err"), send_after=bindparam("at"),
+                    claimed_by=None, lease_until=None), deferred)
+
+    def _make_call_tasks(self, calls: Sequence[Message], summary: DeliverySummary) -> None:
+        """Call channel messages become call tasks for the advisor, due on the next trading day (one transaction)."""
+        from panhuo.calendar.service import calendar_for
+
+        cal = calendar_for(self.ws)
+        now = self.clock()
+        o = outbox
+        tasks, archive, contacts, done = [], [], [], []
+        with self.store.session() as s:
+            live = self._still_pending(s, [m.id for m in calls])
+            for m in calls:
+                stats = summary.of("call")
+                if m.id not in live:
+                    stats.skipped += 1
+                    self._progress("call", "skipped")
+                    continue
+                when = max(m.extra.get("send_after") or now, now)
+                advisor = m.extra.get("advisor_id")
+                tasks.append({"outbox_id": m.id, "playbook_id": m.playbook_id, "customer_id": m.customer_id,
+                              "advisor_id": advisor, "due_date": cal.next_trading_day(when.date()),
+                              "script": str(m.content.get("script", "")), "created_at": now})
+                archive.append({"outbox_id": m.id, "playbook_id": m.playbook_id, "customer_id": m.customer_id,
+                                "channel": "call", "provider": ADVISOR, "provider_id": None,
+                                "recipient": f"advisor:{advisor or '-'}", "content": m.content_text, "sent_at": now})
+                contacts.append({"customer_id": m.customer_id, "channel": "call", "sent_at": now,
+                                 "playbook_id": m.playbook_id})
+                done.append({"oid": m.id})
+                stats.tasked += 1
+                self._progress("call", "tasked")
+            if tasks:
+                s.execute(insert(CallTask.__table__), tasks)
+                s.execute(insert(MessageArchive.__table__), archive)
+                s.execute(insert(ContactLog.__table__), contacts)
+                s.execute(update(o).where(o.c.id == bindparam("oid")).values(
+                    status="tasked", attempts=o.c.attempts + 1, sent_at=now, finished_at=now, claimed_by=None,
+                    lease_until=None), done)
+
+    # ------------------------------------------------------------------------------------- queries
+    def due_count(self) -> int:
+        """Pending messages of the routed channels due now (for a progress bar's total)."""
+        from sqlalchemy import func
+
+        o = outbox
+        with self.store.session() as s:
+            return int(s.execute(select(func.count()).select_from(o).where(
+                o.c.status == "pending", o.c.send_after <= self.clock(), o.c.channel.in_(self.channels))).scalar_one())
