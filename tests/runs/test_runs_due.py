@@ -137,16 +137,16 @@ def test_a_failing_run_is_marked_failed_and_resumes(sqlite_ws: Workspace, tmp_pa
     ws = sqlite_ws.save(sqlite_ws.settings.model_copy(
         update={"runs": sqlite_ws.settings.runs.model_copy(update={"batch_size": 40})}))
     pid = make_live(ws, tmp_path)
-    real, calls = engine.insert_ignore, {"n": 0}
+    real, calls = engine.sqlite_insert_ignore, {"n": 0}
 
-    def flaky(session, table, rows):  # noqa: ANN001
+    def flaky(session, table, cols, rows):  # noqa: ANN001
         if table.name == "outbox":
             calls["n"] += 1
             if calls["n"] == 3:
                 raise OSError("disk full")
-        return real(session, table, rows)
+        return real(session, table, cols, rows)
 
-    monkeypatch.setattr(engine, "insert_ignore", flaky)
+    monkeypatch.setattr(engine, "sqlite_insert_ignore", flaky)
     with pytest.raises(OSError, match="disk full"):
         run_playbook(ws, pid, AS_OF, now=NOW)
     store = open_store(ws)
@@ -158,7 +158,7 @@ def test_a_failing_run_is_marked_failed_and_resumes(sqlite_ws: Workspace, tmp_pa
     finally:
         store.dispose()
     partial = _count(ws, OutboxMessage)
-    monkeypatch.setattr(engine, "insert_ignore", real)
+    monkeypatch.setattr(engine, "sqlite_insert_ignore", real)
     report = run_playbook(ws, pid, AS_OF, now=NOW)
     assert report.skipped == 80 and _count(ws, OutboxMessage) == dict(report.funnel)["sends"] > partial
     assert _count(ws, Run, state="done") == 1

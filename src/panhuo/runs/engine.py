@@ -10,7 +10,11 @@
 3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`);
 4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
 5. decisions (one per candidate), assignments and outbox rows written in customer-id order, one
-   transaction per batch (``runs.batch_size``, default 10k), every insert ON CONFLICT DO NOTHING.
+   transaction per batch (``runs.batch_size``, default 10k). Global control, assignment, rows and
+   content are done per slice of candidates (``CHUNK``) after the one guardrail query, so the first
+   batch commits soon after it; on PostgreSQL a writer thread commits batch k while batch k+1 is built,
+   and a batch no attempt can have written yet is COPYed straight into the tables (:class:`_Writer`);
+   otherwise every insert is ON CONFLICT DO NOTHING.
 
 Idempotent and resumable: the run is identified by (playbook, run key) — default run key: the
 as-of date — and every row by a key derived from it, so a rerun after a crash (even SIGKILL) writes
@@ -23,8 +27,10 @@ playbook whose trigger fires at ``as_of`` (``panhuo run --due``; the scheduler c
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +48,16 @@ from panhuo.runs import guardrails, triggers
 from panhuo.runs.candidates import candidate_table
 from panhuo.runs.guardrails import frequency, pipl, reentry, send_window
 from panhuo.runs.models import Assignment, Decision, OutboxMessage, Run
-from panhuo.runs.outbox import idempotency_keys, insert_ignore
+from panhuo.runs.outbox import (
+    copy_column,
+    copy_escape,
+    copy_ids,
+    copy_text,
+    idempotency_keys,
+    insert_ignore,
+    sqlite_insert_ignore,
+    sqlite_time,
+)
 from panhuo.store.audit import record
 from panhuo.store.db import Store, open_store
 from panhuo.store.models import Playbook, PlaybookVersion, now_shanghai
@@ -152,6 +167,57 @@ def product_risk(ws: Workspace) -> dict[str, str]:
     return {**ratings, **ws.settings.runs.benefit_risk}
 
 
+@dataclass
+class _Query:
+    """The guardrail query's result for every candidate (ordered by customer id) and what :meth:`plan`
+    needs to turn a slice of it into a :class:`Plan` (global control and assignment, per slice)."""
+
+    spec: PlaybookSpec
+    version: int
+    as_of: dt.date
+    run_key: str
+    send_at: dt.datetime
+    inside_window: bool
+    settings: Any
+    out: pa.Table
+    warnings: list[str]
+    trigger: str
+
+    def __len__(self) -> int:
+        return self.out.num_rows
+
+    def plan(self, lo: int = 0, hi: int | None = None) -> Plan:
+        """The plan of candidates ``lo:hi`` (every per-customer draw depends on that customer alone, so
+        a slice is planned exactly as it is inside the whole)."""
+        settings, spec = self.settings, self.spec
+        hi = len(self) if hi is None else hi
+        part = self.out.slice(lo, max(0, hi - lo))
+        ids = part.column("customer_id").to_pylist()
+        guard = part.column("guardrail").to_pylist()
+        reason = part.column("reason").to_pylist()
+        # global control is the first guardrail: it overrides whatever the query found (which ran without it)
+        for i in np.flatnonzero(asg.global_control(ids, settings.global_salt, settings.global_control_share)):
+            guard[i] = reason[i] = "global_control"
+        n = len(ids)
+        group = np.full(n, "", dtype=object)
+        arm = np.full(n, None, dtype=object)
+        prop = np.zeros(n, dtype=np.float64)
+        gcm = np.array([g == "global_control" for g in guard], dtype=bool)
+        group[gcm], prop[gcm] = "global_control", settings.global_control_share
+        ok = np.array([g is None for g in guard], dtype=bool)
+        if ok.any():
+            pick = [ids[i] for i in np.flatnonzero(ok)]
+            arms = asg.arm_probabilities(spec)
+            allowed = np.column_stack([np.asarray(part.column(f"_arm_ok_{j}").to_numpy(zero_copy_only=False),
+                                                  dtype=bool)[ok] for j in range(len(arms))])
+            a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, arms, allowed)
+            group[ok], arm[ok], prop[ok] = a.group, a.arm, a.propensity
+        return Plan(spec=spec, version=self.version, as_of=self.as_of, run_key=self.run_key, send_at=self.send_at,
+                    inside_window=self.inside_window, ids=ids, channel=part.column("channel").to_pylist(),
+                    guardrail=guard, reason=reason, group=group, arm=arm, propensity=prop, seed=settings.seed,
+                    warnings=list(self.warnings), trigger=self.trigger)
+
+
 def plan_run(
     ws: Workspace,
     store: Store,
@@ -172,6 +238,27 @@ def plan_run(
     ``firing`` (from :func:`panhuo.runs.triggers.evaluate` on the same ``con``) limits the candidates
     to the customers the trigger is about; None evaluates the trigger here.
     """
+    return _query(ws, store, spec, version, as_of, run_key, now=now, benefit_risk=benefit_risk,
+                  tags_file=tags_file, exclude_run=exclude_run, con=con, firing=firing).plan()
+
+
+def _query(
+    ws: Workspace,
+    store: Store,
+    spec: PlaybookSpec,
+    version: int,
+    as_of: dt.date,
+    run_key: str,
+    *,
+    now: dt.datetime | None = None,
+    benefit_risk: dict[str, str] | None = None,
+    tags_file: Path | None = None,
+    exclude_run: int | None = None,
+    con: BaseBackend | None = None,
+    firing: triggers.Firing | None = None,
+) -> _Query:
+    """Every guardrail over every candidate in one query (global control excepted: its stable hash is
+    drawn per slice in :meth:`_Query.plan`, which gives the same first blocking rule since it comes first)."""
     from panhuo.engines import connect
 
     settings = ws.settings.runs
@@ -188,41 +275,21 @@ def plan_run(
     cand_expr = candidate_table(ws, con, spec, as_of, tags_file=tags_file)
     if firing.audience is not None:
         cand_expr = cand_expr.semi_join(firing.audience, "customer_id")
-    cand = cand_expr.to_pyarrow()
-    ids_all = cand.column("customer_id").to_pylist()
-    gc = asg.global_control(ids_all, settings.global_salt, settings.global_control_share)
-    cand = cand.append_column("_gc", pa.array(gc, pa.bool_()))
+    columns = [*cand_expr.columns, "_gc"]
     with store.session() as s:
         counts = frequency.contact_counts(s, send_at, exclude_run)
         gaps = reentry.entry_gaps(s, spec.id, as_of, cal, exclude_run)
-    t = ibis.memtable(cand)
+    t = cand_expr.mutate(_gc=ibis.literal(False))
     c = frequency.pivot(ibis.memtable(counts)).rename(_cid="customer_id")
     t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
     g = ibis.memtable(gaps).rename(_gid="customer_id")
     t = t.left_join(g, t.customer_id == g._gid).drop("_gid")
     t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
     out = con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))
-    ids = out.column("customer_id").to_pylist()
-    guard = out.column("guardrail").to_pylist()
-    n = len(ids)
-    group = np.full(n, "", dtype=object)
-    arm = np.full(n, None, dtype=object)
-    prop = np.zeros(n, dtype=np.float64)
-    gcm = np.array([g == "global_control" for g in guard], dtype=bool)
-    group[gcm], prop[gcm] = "global_control", settings.global_control_share
-    ok = np.array([g is None for g in guard], dtype=bool)
-    if ok.any():
-        pick = [ids[i] for i in np.flatnonzero(ok)]
-        arms = asg.arm_probabilities(spec)
-        allowed = np.column_stack([np.asarray(out.column(f"_arm_ok_{j}").to_numpy(zero_copy_only=False),
-                                              dtype=bool)[ok] for j in range(len(arms))])
-        a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, arms, allowed)
-        group[ok], arm[ok], prop[ok] = a.group, a.arm, a.propensity
-    warn = pipl.warning(list(cand.column_names), ctx)
-    return Plan(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
-                ids=ids, channel=out.column("channel").to_pylist(), guardrail=guard,
-                reason=out.column("reason").to_pylist(), group=group, arm=arm, propensity=prop, seed=settings.seed,
-                warnings=[warn] if warn else [], trigger=("" if firing.fires else "does not fire: ") + firing.why)
+    warn = pipl.warning(columns, ctx)
+    return _Query(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
+                  settings=settings, out=out, warnings=[warn] if warn else [],
+                  trigger=("" if firing.fires else "does not fire: ") + firing.why)
 
 
 def _report(plan: Plan, **kw: Any) -> RunReport:
@@ -249,12 +316,12 @@ def dry_run(
         builder = _builder(ws, store, spec, version, as_of, None, tags_file)
         benefits = _Benefits(ws, spec, "dry-run")
         report.warnings.extend(benefits.warnings())
-        _, _, outbox = _rows(plan, Run(id=0), 0, len(plan.ids), [""] * len(plan.ids), now_shanghai())
-        builder.prepare([o["customer_id"] for o in outbox])
-        rejected = _render(builder, outbox)
-        outbox = [o for o in outbox if o["customer_id"] not in rejected]
+        b = _batch(_Columns(plan), 0, len(plan.ids), None)
+        builder.prepare(b.o_ids)
+        rejected = _render(builder, b)
+        b.refuse(CONTENT, rejected)
         with store.session() as s:
-            refused = benefits.estimate(s, outbox, plan.send_at)
+            refused = benefits.estimate(s, b.o_ids, b.benefit, plan.send_at)
         late: Counter[tuple[str, str]] = Counter()
         late.update((CONTENT, r) for r in rejected.values())
         late.update((_Benefits.GUARDRAIL, r) for r in refused.values())
@@ -298,7 +365,7 @@ def _fail(store: Store, run_id: int, entity: str, actor: str, exc: BaseException
         pass
 
 
-def _resume_point(store: Store, run_id: int, ids: list[str]) -> int:
+def _resume_point(store: Store, run_id: int, ids: Sequence[str], decided: int | None = None) -> int:
     """How many leading candidates an earlier attempt of this run already wrote (0 when unsure).
 
     Batches commit in customer-id order, so the decisions written are a prefix of ``ids`` of length
@@ -306,8 +373,8 @@ def _resume_point(store: Store, run_id: int, ids: list[str]) -> int:
     none (the candidate set may have changed, e.g. tags recomputed). Otherwise the run starts over,
     which is still exact: every insert ignores rows that exist.
     """
+    k = _decided(store, run_id) if decided is None else decided
     with store.session() as s:
-        k = int(s.execute(select(func.count()).select_from(Decision).where(Decision.run_id == run_id)).scalar_one())
         if k == 0 or k > len(ids):
             return 0
 
@@ -316,37 +383,6 @@ def _resume_point(store: Store, run_id: int, ids: list[str]) -> int:
             return s.execute(q).first() is not None
 
         return k if has(ids[k - 1]) and (k == len(ids) or not has(ids[k])) else 0
-
-
-def _rows(plan: Plan, run: Run, lo: int, hi: int, keys: list[str], created: dt.datetime
-          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    spec, decisions, assigns, outbox = plan.spec, [], [], []
-    arms = {a.id: a for a in spec.method.arms or []}
-    for i in range(lo, hi):
-        cid, grp = plan.ids[i], plan.group[i]
-        if plan.guardrail[i] is not None:
-            decisions.append({"run_id": run.id, "customer_id": cid, "guardrail": plan.guardrail[i],
-                              "outcome": "blocked", "reason": plan.reason[i]})
-        elif grp == "holdout":
-            decisions.append({"run_id": run.id, "customer_id": cid, "guardrail": "assignment",
-                              "outcome": "holdout", "reason": "holdout"})
-        else:
-            deferred = not plan.inside_window
-            decisions.append({"run_id": run.id, "customer_id": cid, "guardrail": "send_window" if deferred
-                              else "assignment", "outcome": "deferred" if deferred else "send",
-                              "reason": send_window.DEFER_REASON if deferred else "ok"})
-            a = arms.get(plan.arm[i] or "")
-            items = (a.items if a is not None and a.items else None) or spec.benefit.items
-            channel = plan.channel[i] or ""
-            outbox.append({"run_id": run.id, "playbook_id": spec.id, "customer_id": cid, "channel": channel,
-                           "arm": plan.arm[i], "benefit_id": items[0],
-                           "content": None,  # rendered per batch (panhuo.content.messages)
-                           "idempotency_key": keys[i - lo], "status": "pending", "send_after": plan.send_at,
-                           "created_at": created})
-        if grp:
-            assigns.append({"run_id": run.id, "customer_id": cid, "grp": grp, "arm": plan.arm[i],
-                            "propensity": float(plan.propensity[i]), "seed": plan.seed})
-    return decisions, assigns, outbox
 
 
 CONTENT = "content"
@@ -379,15 +415,16 @@ class _Benefits:
         return [f"benefit(s) {', '.join(self.unknown)} not in the benefit catalogue: issued without stock or "
                 "budget control (add them with 'panhuo benefits add')"]
 
-    def estimate(self, session: Any, outbox: list[dict[str, Any]], at: dt.datetime) -> dict[str, str]:
+    def estimate(self, session: Any, customer_ids: Sequence[str], benefit_ids: Sequence[str | None], at: dt.datetime
+                 ) -> dict[str, str]:
         """What :meth:`issue` would refuse now, from the stock and budget left (reserves nothing)."""
         from panhuo.benefits.ledger import REASON_BUDGET, REASON_NOT_VALID, REASON_STOCK, usage
 
         day = at.astimezone(now_shanghai().tzinfo).date()
         refused: dict[str, str] = {}
         wanted: dict[str, list[str]] = {}
-        for o in outbox:
-            wanted.setdefault(o["benefit_id"], []).append(o["customer_id"])
+        for cid, bid in zip(customer_ids, benefit_ids, strict=True):
+            wanted.setdefault(bid, []).append(cid)  # type: ignore[arg-type]
         for bid, ids in wanted.items():
             if bid not in self.catalogue:
                 continue
@@ -403,13 +440,14 @@ class _Benefits:
                 refused.update(dict.fromkeys(ids[left:], reason))
         return refused
 
-    def issue(self, session: Any, run_id: int, outbox: list[dict[str, Any]], at: dt.datetime) -> dict[str, str]:
+    def issue(self, session: Any, run_id: int, customer_ids: Sequence[str], benefit_ids: Sequence[str | None],
+              at: dt.datetime) -> dict[str, str]:
         """Reserve the benefits of ``outbox``'s messages; customer id -> reason code of those refused."""
         from panhuo.benefits.ledger import REASON_NOT_VALID, reserve_all
 
         wanted: dict[str, list[str]] = {}
-        for o in outbox:
-            wanted.setdefault(o["benefit_id"], []).append(o["customer_id"])
+        for cid, bid in zip(customer_ids, benefit_ids, strict=True):
+            wanted.setdefault(bid, []).append(cid)  # type: ignore[arg-type]
         refused: dict[str, str] = {}
         requests = []
         for bid, ids in wanted.items():
@@ -428,31 +466,226 @@ class _Benefits:
 
 
 
-def _block(guardrail: str, refused: dict[str, str], decisions: list[dict[str, Any]], outbox: list[dict[str, Any]]
-           ) -> list[dict[str, Any]]:
-    """Mark the refused customers' send decisions blocked by ``guardrail``; the outbox without their messages."""
-    if not refused:
-        return outbox
-    for d in decisions:
-        reason = refused.get(d["customer_id"])
-        if reason is not None and d["outcome"] in ("send", "deferred"):
-            d.update(guardrail=guardrail, outcome="blocked", reason=reason)
-    return [o for o in outbox if o["customer_id"] not in refused]
+class _Batch:
+    """The rows of one batch, column-wise: decisions (one per candidate), assignments, outbox messages."""
+
+    __slots__ = ("a_arm", "a_ids", "benefit", "channel", "content", "grp", "guard", "ids", "keys", "o_arm",
+                 "o_ids", "o_pos", "outcome", "prop", "reason")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.guard: list[str] = []
+        self.outcome: list[str] = []
+        self.reason: list[str] = []
+        self.a_ids: list[str] = []
+        self.grp: list[str] = []
+        self.a_arm: list[str | None] = []
+        self.prop: list[float] = []
+        self.o_ids: list[str] = []
+        self.o_pos: list[int] = []  # the message's decision (index into ids)
+        self.channel: list[str] = []
+        self.o_arm: list[str | None] = []
+        self.benefit: list[str | None] = []
+        self.content: list[str | None] = []
+        self.keys: list[str] = []
+
+    def refuse(self, guardrail: str, refused: dict[str, str]) -> None:
+        """Mark the refused customers' send decisions blocked by ``guardrail``; drop their messages."""
+        if not refused:
+            return
+        keep = []
+        for j, cid in enumerate(self.o_ids):
+            why = refused.get(cid)
+            if why is None:
+                keep.append(j)
+                continue
+            p = self.o_pos[j]
+            if self.outcome[p] in ("send", "deferred"):
+                self.guard[p], self.outcome[p], self.reason[p] = guardrail, "blocked", why
+        n = len(self.o_ids)
+        for name in ("o_ids", "o_pos", "channel", "o_arm", "benefit", "content", "keys"):
+            col = getattr(self, name)
+            if len(col) == n:
+                setattr(self, name, [col[j] for j in keep])
+            elif col:  # keys are filled in after the content refusals
+                raise AssertionError(name)
 
 
-def _render(builder: Any, outbox: list[dict[str, Any]]) -> dict[str, str]:
-    """Fill in each message's content; customer id -> reason code of the messages that must not be sent."""
-    if not outbox:
-        return {}
-    built = builder.build([o["customer_id"] for o in outbox], [o["channel"] for o in outbox],
-                          [o["benefit_id"] for o in outbox])
-    rejected: dict[str, str] = {}
-    for o, content, problem in zip(outbox, built.contents, built.problems, strict=True):
-        if problem is not None or content is None:
-            rejected[o["customer_id"]] = problem.reason if problem is not None else "content_render_failed"
+class _Columns:
+    """One plan's columns as Python lists (converted once, read per batch)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.group = plan.group.tolist()
+        self.arm = plan.arm.tolist()
+        self.prop = plan.propensity.tolist()
+        spec = plan.spec
+        default = spec.benefit.items
+        self.items = {a.id: ((a.items or None) or default) for a in spec.method.arms or []}
+        self.default_item = default[0] if default else None
+        if plan.inside_window:
+            self.send = ("assignment", "send", "ok")
         else:
-            o["content"] = content
+            self.send = ("send_window", "deferred", send_window.DEFER_REASON)
+
+
+def _batch(cols: _Columns, lo: int, hi: int, last: str | None) -> _Batch:
+    """Rows of candidates ``lo:hi`` of ``cols``' plan; a customer equal to the one before (``last``, then
+    each other) is a repeat in the candidates (blocked by one_per_run): its first row is the one kept."""
+    plan, b = cols.plan, _Batch()
+    ids, guard, reason, channel = plan.ids, plan.guardrail, plan.reason, plan.channel
+    group, arm, prop, items, default_item = cols.group, cols.arm, cols.prop, cols.items, cols.default_item
+    send_g, send_o, send_r = cols.send
+    d_ids, d_g, d_o, d_r = b.ids, b.guard, b.outcome, b.reason
+    for i in range(lo, hi):
+        cid = ids[i]
+        if cid == last:
+            continue
+        last = cid
+        g, grp = guard[i], group[i]
+        if g is not None:
+            d_g.append(g)
+            d_o.append("blocked")
+            d_r.append(reason[i])
+        elif grp == "holdout":
+            d_g.append("assignment")
+            d_o.append("holdout")
+            d_r.append("holdout")
+        else:
+            a = arm[i]
+            b.o_pos.append(len(d_ids))
+            d_g.append(send_g)
+            d_o.append(send_o)
+            d_r.append(send_r)
+            b.o_ids.append(cid)
+            b.channel.append(channel[i] or "")
+            b.o_arm.append(a)
+            its = items.get(a) if a is not None else None
+            b.benefit.append(its[0] if its else default_item)
+        d_ids.append(cid)
+        if grp:
+            b.a_ids.append(cid)
+            b.grp.append(grp)
+            b.a_arm.append(arm[i])
+            b.prop.append(prop[i])
+    return b
+
+
+def _render(builder: Any, b: _Batch) -> dict[str, str]:
+    """Fill in each message's content; customer id -> reason code of the messages that must not be sent."""
+    if not b.o_ids:
+        return {}
+    built = builder.build(b.o_ids, b.channel, b.benefit)
+    rejected: dict[str, str] = {}
+    for cid, content, problem in zip(b.o_ids, built.contents, built.problems, strict=True):
+        if problem is not None or content is None:
+            rejected[cid] = problem.reason if problem is not None else "content_render_failed"
+    b.content = list(built.contents)
     return rejected
+
+
+DECISION_COLS = ("run_id", "customer_id", "guardrail", "outcome", "reason")
+ASSIGNMENT_COLS = ("run_id", "customer_id", "grp", "arm", "propensity", "seed")
+OUTBOX_COLS = ("run_id", "playbook_id", "customer_id", "channel", "arm", "benefit_id", "content",
+               "idempotency_key", "status", "send_after", "created_at")
+
+
+class _Writer:
+    """Writes batches, one transaction each, every row of a batch or none.
+
+    PostgreSQL: each batch transaction first takes a transaction-level advisory lock on the run, so two
+    attempts of the same run never write at the same time. A batch no earlier attempt can have written
+    (this invocation found the run without decisions, or a probe under the lock finds none of the
+    batch's customers) is COPYed straight into the tables; otherwise through the staging tables with
+    ``ON CONFLICT DO NOTHING``. The fast path runs under a savepoint: should a row exist after all (the
+    UNIQUE keys refuse it), the batch falls back to the staging path and so does every later batch.
+    SQLite: the driver's executemany, ``ON CONFLICT DO NOTHING``.
+    """
+
+    LOCK_CLASS = 0x70616E68  # "panh": advisory lock namespace of the run engine (key: run id)
+
+    def __init__(self, store: Store, run_id: int, plan: _Query, benefits: _Benefits, created: dt.datetime,
+                 *, fresh: bool) -> None:
+        self.store, self.run_id, self.benefits, self.created = store, run_id, benefits, created
+        self.playbook_id, self.seed, self.send_at = plan.spec.id, plan.settings.seed, plan.send_at
+        self.pg = store.engine.dialect.name == "postgresql"
+        self.fresh = fresh
+        self.fast = 0  # batches written by the fast path (for tests)
+
+    def write(self, b: _Batch) -> int:
+        """One batch in one transaction: benefits reserved first, then the rows; returns the messages written."""
+        with self.store.session() as s:
+            if self.pg:
+                s.connection().exec_driver_sql(
+                    f"SELECT pg_advisory_xact_lock({self.LOCK_CLASS}, {int(self.run_id)})")
+            # benefits first: their counters are the first locks after the run's (no deadlock)
+            b.refuse(_Benefits.GUARDRAIL, self.benefits.issue(s, self.run_id, b.o_ids, b.benefit, self.created))
+            if self.pg:
+                self._pg(s, b)
+            else:
+                self._sqlite(s, b)
+        return len(b.o_ids)
+
+    def _exists(self, s: Any, b: _Batch) -> bool:
+        raw = s.connection().connection.driver_connection
+        row = raw.execute("SELECT EXISTS (SELECT 1 FROM decisions WHERE run_id = %s AND customer_id = ANY(%s)) "
+                          "OR EXISTS (SELECT 1 FROM outbox WHERE idempotency_key = ANY(%s))",
+                          (self.run_id, b.ids, b.keys)).fetchone()
+        return bool(row[0])
+
+    def _pg(self, s: Any, b: _Batch) -> None:
+        rid, seed = str(int(self.run_id)), self._seed
+        ids = copy_ids(b.ids)
+        blocks = [
+            (Decision.__table__, DECISION_COLS, "".join([
+                f"{rid}\t{c}\t{g}\t{o}\t{r}\n" for c, g, o, r in zip(
+                    ids, copy_column(b.guard), copy_column(b.outcome), copy_column(b.reason), strict=True)])),
+            (Assignment.__table__, ASSIGNMENT_COLS, "".join([
+                f"{rid}\t{c}\t{g}\t{a}\t{p!r}\t{seed}\n" for c, g, a, p in zip(
+                    copy_ids(b.a_ids), copy_column(b.grp), copy_column(b.a_arm), b.prop, strict=True)])),
+        ]
+        if b.o_ids:
+            pb, send, created = (copy_column([v])[0] for v in (self.playbook_id, self.send_at.isoformat(),
+                                                                self.created.isoformat()))
+            blocks.append((OutboxMessage.__table__, OUTBOX_COLS, "".join([
+                f"{rid}\t{pb}\t{c}\t{ch}\t{a}\t{bid}\t{text}\t{k}\tpending\t{send}\t{created}\n"
+                for c, ch, a, bid, text, k in zip(copy_ids(b.o_ids), copy_column(b.channel), copy_column(b.o_arm),
+                                                  copy_column(b.benefit), copy_column(b.content), copy_ids(b.keys),
+                                                  strict=True)])))
+        fast = self.fresh or not self._exists(s, b)
+        if fast:
+            from psycopg import errors
+
+            raw = s.connection().connection.driver_connection
+            raw.execute("SAVEPOINT panhuo_fast_copy")
+            try:
+                for table, cols, block in blocks:
+                    copy_text(s, table, cols, block, ignore=False)  # type: ignore[arg-type]
+            except errors.UniqueViolation:  # written by another attempt after all: the exact path
+                raw.execute("ROLLBACK TO SAVEPOINT panhuo_fast_copy")
+                self.fresh, fast = False, False
+            else:
+                raw.execute("RELEASE SAVEPOINT panhuo_fast_copy")
+                self.fast += 1
+        if not fast:
+            for table, cols, block in blocks:
+                copy_text(s, table, cols, block, ignore=True)  # type: ignore[arg-type]
+
+    @property
+    def _seed(self) -> str:
+        return copy_escape(self.seed)
+
+    def _sqlite(self, s: Any, b: _Batch) -> None:
+        rid = self.run_id
+        sqlite_insert_ignore(s, Decision.__table__, DECISION_COLS, list(zip(  # type: ignore[arg-type]
+            [rid] * len(b.ids), b.ids, b.guard, b.outcome, b.reason, strict=True)))
+        sqlite_insert_ignore(s, Assignment.__table__, ASSIGNMENT_COLS, list(zip(  # type: ignore[arg-type]
+            [rid] * len(b.a_ids), b.a_ids, b.grp, b.a_arm, b.prop, [self.seed] * len(b.a_ids), strict=True)))
+        n = len(b.o_ids)
+        send, created = sqlite_time(self.send_at), sqlite_time(self.created)
+        sqlite_insert_ignore(s, OutboxMessage.__table__, OUTBOX_COLS, list(zip(  # type: ignore[arg-type]
+            [rid] * n, [self.playbook_id] * n, b.o_ids, b.channel, b.o_arm, b.benefit, b.content, b.keys,
+            ["pending"] * n, [send] * n, [created] * n, strict=True)))
 
 
 def run_playbook(
@@ -521,41 +754,158 @@ def _builder(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
                           tags_file=tags_file)
 
 
+class _Totals:
+    """The funnel of a run summed over its plan slices (the same numbers as the whole plan's)."""
+
+    def __init__(self, q: _Query) -> None:
+        self.q = q
+        self.candidates = 0
+        self.blocked: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.holdout = 0
+        self.sends = 0
+
+    def add(self, plan: Plan) -> None:
+        self.candidates += len(plan.ids)
+        self.blocked.update(g for g in plan.guardrail if g is not None)
+        self.reasons.update(r for r in plan.reason if r is not None)
+        self.holdout += int((plan.group == "holdout").sum())
+        self.sends += int((plan.group == "treated").sum())
+
+    def report(self, **kw: Any) -> RunReport:
+        q = self.q
+        funnel = guardrails.funnel(self.candidates, dict(self.blocked))
+        funnel += [("holdout", self.holdout), ("sends", self.sends)]
+        return RunReport(playbook_id=q.spec.id, version=q.version, as_of=q.as_of, run_key=q.run_key, funnel=funnel,
+                         reasons=dict(self.reasons), send_at=q.send_at, deferred=not q.inside_window,
+                         warnings=list(q.warnings), trigger=q.trigger, **kw)
+
+
+class _Pipe:
+    """Batches written by a second thread while the next ones are planned and built (PostgreSQL: the
+    server inserts batch k while Python builds batch k+1); in order, one transaction each."""
+
+    def __init__(self, write: Callable[[_Batch], int], progress: Callable[[int], None], threaded: bool) -> None:
+        self.write, self.progress = write, progress
+        self.written = 0
+        self.err: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if threaded:
+            self.q: queue.Queue[tuple[int, _Batch] | None] = queue.Queue(maxsize=2)
+            self.thread = threading.Thread(target=self._loop, name="panhuo-run-writer", daemon=True)
+            self.thread.start()
+
+    def _one(self, hi: int, b: _Batch) -> None:
+        self.written += self.write(b)
+        self.progress(hi)
+
+    def _loop(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            if self.err is None:  # after an error the rest is drained, not written
+                try:
+                    self._one(*item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    self.err = exc
+
+    def put(self, hi: int, b: _Batch) -> None:
+        if self.thread is None:
+            self._one(hi, b)
+            return
+        while True:
+            if self.err is not None:
+                raise self.err
+            try:
+                self.q.put((hi, b), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait for every batch handed over; raises the writer's error."""
+        if self.thread is not None:
+            self.q.put(None)
+            self.thread.join()
+            self.thread = None
+        if self.err is not None:
+            raise self.err
+
+
 def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_of: dt.date, key: str, run: Run,
              con: BaseBackend, firing: triggers.Firing, builder: Any, *, actor: str | None, now: dt.datetime | None,
              benefit_risk: dict[str, str] | None, tags_file: Path | None, progress: Progress | None) -> RunReport:
-    """Plan the run and write what an earlier attempt did not, batch by batch."""
+    """Plan the run and write what an earlier attempt did not, batch by batch.
+
+    The guardrail query runs once for every candidate; global control, assignment, rows and content are
+    then done per slice of ``CHUNK`` candidates in customer-id order, so the first batch commits soon
+    after the query whatever the number of candidates, and (PostgreSQL) a writer thread commits batch k
+    while batch k+1 is built.
+    """
     playbook_id = spec.id
-    plan = plan_run(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk,
-                    tags_file=tags_file, exclude_run=run.id, con=con, firing=firing)
-    done = _resume_point(store, run.id, plan.ids)
-    n, size, written = len(plan.ids), ws.settings.runs.batch_size, 0
+    q = _query(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk, tags_file=tags_file,
+               exclude_run=run.id, con=con, firing=firing)
+    n, size = len(q), ws.settings.runs.batch_size
+    ids = q.out.column("customer_id")
+    decided = _decided(store, run.id)
+    done = min(_resume_point(store, run.id, _Ids(ids), decided), n)
     created = now_shanghai()
     benefits = _Benefits(ws, spec, actor or "system")
-    plan.warnings.extend(benefits.warnings())
-    builder.prepare([plan.ids[i] for i in range(min(done, n), n) if plan.guardrail[i] is None
-                     and plan.group[i] == "treated"])
+    q.warnings.extend(benefits.warnings())
+    totals = _Totals(q)
+    chunk = size * max(1, CHUNK // size)
+    for lo in range(0, done, chunk):  # written by an earlier attempt: counted, not written
+        totals.add(q.plan(lo, min(lo + chunk, done)))
+    writer = _Writer(store, run.id, q, benefits, created, fresh=decided == 0)
+    pipe = _Pipe(writer.write, (lambda hi: progress(hi, n)) if progress else (lambda hi: None),
+                 threaded=writer.pg)
     if progress:
-        progress(min(done, n), n)
-    for lo in range(min(done, n), n, size):
-        hi = min(lo + size, n)
-        keys = idempotency_keys(playbook_id, plan.ids[lo:hi], key)
-        decisions, assigns, outbox = _rows(plan, run, lo, hi, keys, created)
-        outbox = _block(CONTENT, _render(builder, outbox), decisions, outbox)
-        with store.session() as s:
-            # benefits first: their counters are the first locks of the transaction (no deadlock)
-            refused = benefits.issue(s, run.id, outbox, created)
-            outbox = _block(_Benefits.GUARDRAIL, refused, decisions, outbox)
-            insert_ignore(s, Decision.__table__, decisions)  # type: ignore[arg-type]
-            insert_ignore(s, Assignment.__table__, assigns)  # type: ignore[arg-type]
-            insert_ignore(s, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
-        written += len(outbox)
-        if progress:
-            progress(hi, n)
-    report = _report(plan, run_id=run.id, written=written, skipped=min(done, n))
+        progress(done, n)
+    last: str | None = ids[done - 1].as_py() if done else None
+    try:
+        for clo in range(done, n, chunk):
+            plan = q.plan(clo, min(clo + chunk, n))
+            totals.add(plan)
+            cols = _Columns(plan)
+            builder.prepare([c for c, g, grp in zip(plan.ids, plan.guardrail, cols.group, strict=True)
+                             if g is None and grp == "treated"])
+            for lo in range(0, len(plan.ids), size):
+                hi = min(lo + size, len(plan.ids))
+                b = _batch(cols, lo, hi, last)
+                last = plan.ids[hi - 1]
+                b.refuse(CONTENT, _render(builder, b))
+                b.keys = idempotency_keys(playbook_id, b.o_ids, key)
+                pipe.put(clo + hi, b)
+    finally:
+        pipe.close()
+    report = totals.report(run_id=run.id, written=pipe.written, skipped=done)
     _late_stages(store, run.id, report)
-    _finish(store, run, plan, report, actor or "system")
+    _finish(store, run, n, report, actor or "system")
     return report
+
+
+#: candidates planned (global control, assignment, content reads) at a time while a run is written
+CHUNK = 50_000
+
+
+class _Ids:
+    """``ids[i]`` of a pyarrow column, as Python strings (no full conversion)."""
+
+    def __init__(self, col: pa.ChunkedArray) -> None:
+        self.col = col
+
+    def __len__(self) -> int:
+        return len(self.col)
+
+    def __getitem__(self, i: int) -> str:
+        return self.col[i].as_py()
+
+
+def _decided(store: Store, run_id: int) -> int:
+    """How many decisions the run holds (written by earlier attempts)."""
+    with store.session() as s:
+        return int(s.execute(select(func.count()).select_from(Decision).where(Decision.run_id == run_id)).scalar_one())
 
 
 def _late_stages(store: Store, run_id: int, report: RunReport) -> None:
@@ -584,18 +934,18 @@ def _add_late_stages(report: RunReport, rows: list[tuple[str, str, int]]) -> Non
     report.reasons = reasons
 
 
-def _finish(store: Store, run: Run, plan: Plan, report: RunReport, actor: str) -> None:
+def _finish(store: Store, run: Run, candidates: int, report: RunReport, actor: str) -> None:
     funnel = dict(report.funnel)
     with store.session() as s:
         row = s.get(Run, run.id)
         assert row is not None
         first = row.state != "done"
         row.state, row.finished_at = "done", now_shanghai()
-        row.candidates, row.holdout, row.sends = len(plan.ids), funnel["holdout"], funnel["sends"]
+        row.candidates, row.holdout, row.sends = candidates, funnel["holdout"], funnel["sends"]
         row.funnel = {"stages": [[k, v] for k, v in report.funnel], "reasons": report.reasons,
                       "trigger": report.trigger}
         if first:
-            record(s, actor=actor, action="run.finish", entity="run", entity_id=f"{plan.spec.id}/{plan.run_key}",
+            record(s, actor=actor, action="run.finish", entity="run", entity_id=f"{report.playbook_id}/{report.run_key}",
                    after={"run_id": run.id, "funnel": row.funnel})
 
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from panhuo.store.models import SHANGHAI
 
-__all__ = ["idempotency_key", "idempotency_keys", "insert_ignore"]
+__all__ = ["copy_column", "copy_escape", "copy_ids", "copy_text", "idempotency_key", "idempotency_keys", "insert_ignore",
+           "sqlite_insert_ignore", "sqlite_time"]
 
 _SEP = "\x1f"
 
@@ -96,3 +97,70 @@ def _copy_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]])
             for row in rows:
                 copy.write_row(get(row))
         cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING")
+
+
+# -- column-wise writers (the run engine's batches) ------------------------------------------------
+def copy_escape(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format (``\\N`` for None; backslash, tab, CR and LF escaped)."""
+    if value is None:
+        return "\\N"
+    s = value if isinstance(value, str) else str(value)
+    if "\\" in s or "\t" in s or "\n" in s or "\r" in s:
+        s = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return s
+
+
+def copy_column(values: Sequence[Any]) -> list[str]:
+    """:func:`copy_escape` of a column, each distinct value escaped once (vocabulary columns)."""
+    memo = {v: copy_escape(v) for v in set(values)}
+    return [memo[v] for v in values]
+
+
+def copy_ids(values: Sequence[str]) -> Sequence[str]:
+    """A column of plain strings (ids, keys) as COPY text: returned as is unless one needs escaping."""
+    joined = "".join(values)
+    if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return [copy_escape(v) for v in values]
+    return values
+
+
+def copy_text(session: Session, table: Table, cols: Sequence[str], block: str, *, ignore: bool) -> None:
+    """PostgreSQL: ``block`` (COPY text format, one line per row) into ``table``.
+
+    ``ignore``: through the staging table and ``ON CONFLICT DO NOTHING`` (rows may exist); otherwise a
+    plain ``COPY`` into the table (the caller knows no row can exist: a duplicate raises UniqueViolation).
+    """
+    if not block:
+        return
+    names = ", ".join(cols)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        target = table.name
+        if ignore:
+            target = f"_stage_{table.name}"
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {table.name} INCLUDING DEFAULTS) "
+                        "ON COMMIT DELETE ROWS")
+            cur.execute(f"TRUNCATE {target}")
+        with cur.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            copy.write(block)
+        if ignore:
+            cur.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target} ON CONFLICT DO NOTHING")
+
+
+def sqlite_time(value: dt.datetime | None) -> str | None:
+    """An aware time as SQLite stores it (:class:`~panhuo.store.models.ShanghaiDateTime`: Shanghai wall clock)."""
+    if value is None:
+        return None
+    return value.astimezone(SHANGHAI).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def sqlite_insert_ignore(session: Session, table: Table, cols: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """SQLite: ``rows`` (tuples in ``cols`` order, times already as :func:`sqlite_time` text) ON CONFLICT DO NOTHING."""
+    if not rows:
+        return
+    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+           "ON CONFLICT DO NOTHING")
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    raw.executemany(sql, rows)
