@@ -183,6 +183,8 @@ def classify(response: httpx.Response) -> SendResult:
             log.warning("malformed %s response from %s: %r", code, response.request.url, response.text[:200])
             return SendResult.transient(f"{code} malformed response")
         return SendResult.sent(pid, duplicate=bool(data.get("duplicate", False)))
+    if 300 <= code < 400:  # a redirect means a wrong URL in the settings: retrying will not help
+        return SendResult.permanent(f"{code} redirect to {response.headers.get('Location', '?')}")
     return SendResult.transient(f"{code} unexpected status")
 
 
@@ -294,9 +296,10 @@ class WebhookChannel(Channel):
 
     path = ""
 
-    def __init__(self, channel: str, secret: str) -> None:
+    def __init__(self, channel: str, secret: str, url: str) -> None:
         self.name = channel
         self._secret = secret.encode()
+        self.url = url  # absolute: the message centre's own path, no trailing slash added
 
     def payload(self, message: Message) -> dict[str, Any] | SendResult:
         return {"message_id": message.message_id, "idempotency_key": message.idempotency_key,
@@ -309,7 +312,7 @@ class WebhookChannel(Channel):
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
                    "Idempotency-Key": message.idempotency_key}
         try:
-            response = await client.post(self.path or "", content=body, headers=headers)
+            response = await client.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             return SendResult.transient(f"timeout ({type(exc).__name__})")
         except httpx.TransportError as exc:

@@ -224,7 +224,7 @@ class DeliveryWorker:
 
     def _adapter(self, channel: str, p: DeliveryProvider, creds: dict[str, str]) -> Channel:
         if p.kind == "webhook":
-            return WebhookChannel(channel, creds["secret"])
+            return WebhookChannel(channel, creds["secret"], p.base_url)
         if channel == "sms":
             return SmsChannel()
         if channel == "app_push":
