@@ -6,7 +6,7 @@
    must fire at ``as_of`` (:mod:`panhuo.runs.triggers`; ``force`` runs it anyway, and says so);
 2. candidates from the user element (:mod:`panhuo.runs.candidates`), limited to the customers the
    trigger is about (lifecycle and behaviour triggers), fetched with the guardrail columns; the global
-   control flag, the contact counts and the re-entry gaps are joined on as small Arrow tables;
+   control flag, the contact counts, the re-entry gaps and the opt-outs are joined on as small Arrow tables;
 3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`);
 4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
 5. decisions (one per candidate), assignments and outbox rows written in customer-id order, one
@@ -43,6 +43,7 @@ from sqlalchemy import func, select
 from panhuo.playbooks.errors import LifecycleError
 from panhuo.playbooks.schema import PlaybookSpec
 from panhuo.calendar import calendar_for
+from panhuo.delivery.events import optout_flags
 from panhuo.runs import assignment as asg
 from panhuo.runs import guardrails, triggers
 from panhuo.runs.candidates import candidate_table
@@ -279,11 +280,14 @@ def _query(
     with store.session() as s:
         counts = frequency.contact_counts(s, send_at, exclude_run)
         gaps = reentry.entry_gaps(s, spec.id, as_of, cal, exclude_run)
+        optouts = optout_flags(s)  # opt-outs (an SMS reply of T): the consent guardrail honours them
     t = cand_expr.mutate(_gc=ibis.literal(False))
     c = frequency.pivot(ibis.memtable(counts)).rename(_cid="customer_id")
     t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
     g = ibis.memtable(gaps).rename(_gid="customer_id")
     t = t.left_join(g, t.customer_id == g._gid).drop("_gid")
+    o = ibis.memtable(optouts).rename(_oid="customer_id")
+    t = t.left_join(o, t.customer_id == o._oid).drop("_oid")
     t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
     out = con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))
     warn = pipl.warning(columns, ctx)

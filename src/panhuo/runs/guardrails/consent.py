@@ -3,8 +3,11 @@
 Consent is the ``consent_<channel>`` tag (the latest ``contact_permissions`` row on or before the
 as-of date; an SMS reply of T writes a refusal, so an SMS opt-out blocks SMS). Where the tags also
 carry ``reach_<channel>`` (consent plus the technical condition: app user, phone, WeChat bound) it
-is required too. The channel is the first of the playbook's ``order`` that passes, or its ``fixed``
-channel; no such channel blocks the customer. A missing tag column reads as no consent.
+is required too. An opt-out recorded since the tags were built (``opt_outs``, e.g. an SMS reply of T
+to the callback endpoint, :mod:`panhuo.delivery.events`) arrives as ``_optout_<channel>`` (joined by
+the run engine) and reads as no consent on that channel. The channel is the first of the playbook's
+``order`` that passes, or its ``fixed`` channel; no such channel blocks the customer. A missing tag
+column reads as no consent.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ REASONS = ("no_consent_app_push", "no_consent_sms", "no_consent_wechat", "no_con
 
 
 def reachable(t: ir.Table, channel: str) -> ir.BooleanValue:
-    """Consent (and reach, when known) on ``channel``; never null."""
+    """Consent (and reach, when known; no opt-out) on ``channel``; never null."""
     ok = column_or(t, f"consent_{channel}", False).cast("boolean").fill_null(False)
     if f"reach_{channel}" in t.columns:
         ok = ok & t[f"reach_{channel}"].fill_null(False)
+    if f"_optout_{channel}" in t.columns:
+        ok = ok & ~t[f"_optout_{channel}"].fill_null(False)
     return ok
 
 
