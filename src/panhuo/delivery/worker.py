@@ -6,6 +6,8 @@ One batch at a time (``delivery.batch`` rows, default 500):
    transaction, setting ``claimed_by`` and ``lease_until = now + delivery.lease_seconds``. PostgreSQL:
    ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``, so several workers run side by side
    and never claim the same row; a killed worker's rows are claimable again once its lease has passed.
+   While a batch is in flight its rows' lease is renewed every third of ``lease_seconds`` (a heartbeat),
+   so only a dead (or stalled) worker's rows are reclaimed, never a slow batch's.
    SQLite: one worker at a time holds the ``delivery_lease`` row (renewed every batch); a second one
    is refused with the holder's name (``--follow`` waits for it instead).
 2. **look up** what the batch needs, set-based: phones (SMS) and advisors (calls) from the warehouse
@@ -32,6 +34,7 @@ naming it, before anything is claimed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -425,21 +428,51 @@ class DeliveryWorker:
     async def _deliver_batch(self, batch: list[Message], clients: dict[str, httpx.AsyncClient],
                              buckets: dict[str, TokenBucket], gates: dict[str, asyncio.Semaphore],
                              summary: DeliverySummary) -> None:
-        self._lookup(batch)
-        calls = [m for m in batch if m.channel == "call"]
-        sends = [m for m in batch if m.channel != "call"]
-        if calls:
-            self._make_call_tasks(calls, summary)
-        if not sends:
-            return
+        beat = asyncio.create_task(self._heartbeat([m.id for m in batch]))
+        try:
+            self._lookup(batch)
+            calls = [m for m in batch if m.channel == "call"]
+            sends = [m for m in batch if m.channel != "call"]
+            if calls:
+                self._make_call_tasks(calls, summary)
+            if not sends:
+                return
 
-        async def one(m: Message) -> _Outcome:
-            route = self.routes[m.channel]
-            async with gates[route.provider]:
-                return await self._send(m, route, clients[route.provider], buckets[route.provider])
+            async def one(m: Message) -> _Outcome:
+                route = self.routes[m.channel]
+                async with gates[route.provider]:
+                    return await self._send(m, route, clients[route.provider], buckets[route.provider])
 
-        outcomes = await asyncio.gather(*(one(m) for m in sends))
-        self._record(outcomes, summary)
+            outcomes = await asyncio.gather(*(one(m) for m in sends))
+            self._record(outcomes, summary)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _heartbeat(self, ids: list[int]) -> None:
+        """Keep the batch's rows leased while it is in flight: every third of ``lease_seconds``, renew them.
+
+        Without it a batch slower than the lease (retries, Retry-After waits, a loaded machine) is
+        reclaimed by another worker while this one still sends it: both then send the same keys and
+        one may record a dead letter (a 400 on its attempt) for a key the other got delivered.
+        """
+        every = max(0.2, self.settings.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self._renew, ids)
+            except Exception:  # the next beat tries again; a lost lease only risks a resend (deduplicated)
+                log.warning("could not renew the lease of a batch", exc_info=True)
+
+    def _renew(self, ids: list[int]) -> None:
+        until = self.clock() + dt.timedelta(seconds=self.settings.lease_seconds)
+        o = outbox
+        with self.store.session() as s:
+            s.execute(update(o).where(o.c.id.in_(ids), o.c.status == "pending", o.c.claimed_by == self.worker_id)
+                      .values(lease_until=until))
+        if not self._pg:
+            self._sqlite_lease(wait=True)
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** max(0, attempt - 1))
@@ -471,7 +504,9 @@ class DeliveryWorker:
         return _Outcome(m, result, attempts, retried=retried)
 
     def _still_pending(self, s: Session, ids: list[int]) -> set[int]:
-        q = select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status == "pending")
+        # still ours: pending and not reclaimed by another worker (after a lease this worker lost)
+        q = select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status == "pending",
+                                      outbox.c.claimed_by == self.worker_id)
         if self._pg:
             q = q.with_for_update()
         return set(s.execute(q).scalars())
