@@ -74,34 +74,34 @@ OPTOUT_CHANNELS: tuple[str, ...] = ("app_push", "sms", "wechat", "call")
 STOP_WORDS: tuple[str, ...] = ("t", "td", "退订")
 
 
-def _extend_outbox() -> Table:
-    """Add ``receipt_status``, ``receipt_at`` and the provider-id index to ``outbox`` (idempotent)."""
-    table = Base.metadata.tables["outbox"]
-    if "receipt_status" in table.c:
-        return table
-    return Table(
-        "outbox",
-        Base.metadata,
-        Column("receipt_status", String(20), nullable=True),
-        Column("receipt_at", ShanghaiDateTime, nullable=True),
-        Index("ix_outbox_provider_id", "provider_id"),
-        extend_existing=True,
-    )
+def _extend_outbox() -> None:
+    """Add ``receipt_status``, ``receipt_at`` (and, once delivery has added ``provider_id``, its index) to
+    ``outbox``; idempotent. Import order varies (the store, the run models or delivery's models first),
+    so this runs now and again when the outbox table or its ``provider_id`` column appears."""
+    table = Base.metadata.tables.get("outbox")
+    if table is None:
+        return
+    if "receipt_status" not in table.c:
+        Table("outbox", Base.metadata, Column("receipt_status", String(20), nullable=True),
+              Column("receipt_at", ShanghaiDateTime, nullable=True), extend_existing=True)
+    if "provider_id" in table.c and not any(i.name == "ix_outbox_provider_id" for i in table.indexes):
+        Index("ix_outbox_provider_id", table.c.provider_id)
 
 
-def _on_attach(table: Table, metadata: object) -> None:
+def _on_table(table: Table, metadata: object) -> None:
     if table.name == "outbox" and metadata is Base.metadata:
-        from panhuo.delivery.models import outbox  # noqa: F401  (delivery's columns first: provider_id)
-
         _extend_outbox()
 
 
-if "outbox" in Base.metadata.tables:
-    from panhuo.delivery.models import outbox as _outbox  # noqa: F401
+def _on_column(column: Column, table: object) -> None:
+    if column.name == "provider_id" and isinstance(table, Table) and table.name == "outbox" \
+            and table.metadata is Base.metadata:
+        _extend_outbox()
 
-    _extend_outbox()
-else:
-    event.listen(Table, "after_parent_attach", _on_attach)
+
+event.listen(Table, "after_parent_attach", _on_table)
+event.listen(Column, "after_parent_attach", _on_column)
+_extend_outbox()
 
 
 def _outbox() -> Table:
