@@ -159,6 +159,9 @@ def prepare(root: Path, n: int, store: str, sim_url: str, concurrency: int | Non
 async def _bare(ctx: dict[str, Any]) -> int:
     import httpx
 
+    from panhuo.delivery.worker import skip_missing_sniffio
+
+    skip_missing_sniffio()  # as the worker does: the same client, the same cost
     requests = json.loads(Path(ctx["requests"]).read_text(encoding="utf-8"))
     conc = ctx["concurrency"]
     gate = asyncio.Semaphore(conc)
@@ -169,7 +172,14 @@ async def _bare(ctx: dict[str, Any]) -> int:
         async def one(path: str, body: dict[str, Any]) -> None:
             nonlocal bad
             async with gate:
-                r = await client.post(path, json=body)
+                for attempt in range(5):  # network errors are retried, as the worker retries them
+                    try:
+                        r = await client.post(path, json=body)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 4:
+                            raise
+                        await asyncio.sleep(0.05 * 2**attempt)
                 if r.status_code != 200:
                     bad += 1
         await asyncio.gather(*(one(p, b) for p, b in requests))
@@ -237,7 +247,7 @@ def run_contender(name: str, ctx: dict[str, Any], n: int, log: Path) -> dict[str
     if code != 0:
         res["error"] = " | ".join(log.read_text(errors="replace").strip().splitlines()[-10:])
     if res["seconds"]:
-        res["rate"] = n / res["seconds"]
+        res["rate"] = res["delivered"] / res["seconds"]
     return res
 
 
