@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from panhuo.delivery._serve import LoopbackServer
 from panhuo.delivery.channels import parse_signature
 
 __all__ = ["FakeProvider"]
@@ -47,8 +46,7 @@ class FakeProvider:
         self.attempts: defaultdict[str, int] = defaultdict(int)
         self.duplicates = 0
         self.app = self._app()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serve = LoopbackServer(self.app)
         self.url = ""
 
     # --------------------------------------------------------------------------- the app
@@ -120,26 +118,13 @@ class FakeProvider:
 
     # --------------------------------------------------------------------------- the server
     def start(self) -> FakeProvider:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake provider did not start")
-            time.sleep(0.01)
+        self._serve.label = "fake provider"
+        self._serve.start()
+        self.url = self._serve.base_url
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+        self._serve.stop()
 
     def __enter__(self):
         return self.start()

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from panhuo.content.masking import mask_phone
 from panhuo.delivery.channels import SIGNATURE_HEADER, parse_signature
 from panhuo.delivery.events import RECEIPT_EVENTS, STOP_WORDS, Outcome, PhoneBook, record_receipt, record_reply
+from panhuo.delivery._serve import LoopbackServer
 from panhuo.errors import ConfigError
 from panhuo.store.db import Store, open_store
 
@@ -168,63 +167,22 @@ def create_callback_app(target: Workspace | Store, secret: str | bytes, *, max_a
     return app
 
 
-class CallbackServer:
+class CallbackServer(LoopbackServer):
     """The callback app served by uvicorn in a background thread on loopback; a context manager."""
+
+    label = "callbacks"
 
     def __init__(self, target: Workspace | Store, secret: str, host: str = "127.0.0.1", port: int = 0,
                  **options: Any) -> None:
-        self.host = host
-        self.port = port
-        self.app = create_callback_app(target, secret, **options)
+        super().__init__(create_callback_app(target, secret, **options), host, port)
         self._owned_store = not isinstance(target, Store)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>/callbacks/receipts`` once started."""
-        return f"http://{self.host}:{self.port}{PATHS[0]}"
-
-    def start(self, timeout: float = 10.0) -> CallbackServer:
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"callbacks cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        cfg = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
-                             timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(cfg)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"callbacks:{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ConfigError(f"callbacks did not start on {self.url}")
-            time.sleep(0.01)
-        return self
+        return f"{self.base_url}{PATHS[0]}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
+        super().stop(timeout)
         if self._owned_store:
             self.app.state.store.dispose()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> CallbackServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -49,7 +49,6 @@ import hmac
 import json
 import math
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -62,6 +61,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from panhuo.delivery._serve import LoopbackServer
 from panhuo.errors import ConfigError
 from panhuo.store.models import now_shanghai
 
@@ -535,65 +535,26 @@ def create_app(config: SimConfig | None = None) -> Starlette:
     return app
 
 
-class SimServer:
-    """The simulator served by uvicorn in a background thread; a context manager.
+class SimServer(LoopbackServer):
+    """The simulator served by uvicorn in a background thread; a context manager (stopping drops pending
+    receipts).
 
     ``SimServer(port=0, error_rate=0.1)`` starts nothing until :meth:`start` (or ``with``);
     keyword arguments override fields of ``config``.
     """
 
+    label = "provider-sim"
+
     def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0,
                  **settings: Any) -> None:
         config = config or SimConfig()
         config = dataclasses.replace(config, **settings) if settings else config
-        self.host = host
-        self.port = port
-        self.app = create_app(config)
-        self._server = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        super().__init__(create_app(config), host, port, backlog=1024)
 
     @property
     def config(self) -> SimConfig:
         """The settings in force (changed by :meth:`configure` and ``POST /config``)."""
         return self.app.state.sim.config
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>`` once started."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> SimServer:
-        import uvicorn
-
-        if self._thread is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only then (with 0,
-        # Nagle holds the response body behind its headers for a delayed ACK: ~40 ms a request).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"provider-sim cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
-        self._sock = sock
-        self.port = sock.getsockname()[1]
-        cfg = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
-                             timeout_graceful_shutdown=2, backlog=1024)
-        self._server = uvicorn.Server(cfg)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"provider-sim:{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ConfigError(f"provider-sim did not start on {self.url}")
-            time.sleep(0.01)
-        return self
 
     def stats(self) -> dict[str, Any]:
         """The counters, as ``GET /stats`` returns them."""
@@ -616,18 +577,3 @@ class SimServer:
             time.sleep(0.01)
         return True
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (pending receipts are dropped) and join the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
