@@ -34,8 +34,9 @@ from sqlalchemy import func, select
 
 from panhuo.config import DeliveryProvider
 from panhuo.delivery.models import MessageArchive
+from panhuo.delivery.models import outbox as outbox_table
 from panhuo.delivery.sim import _RESPONSE_FAULTS, _provider_id, _uniform
-from panhuo.runs.models import ContactLog, OutboxMessage
+from panhuo.runs.models import ContactLog
 from panhuo.store import open_store
 from tests.conftest import PANHUO
 from tests.delivery.conftest import deliver_ws, seed_outbox, write_customers
@@ -96,9 +97,9 @@ def _status_counts(ws) -> tuple[dict[str, int], int, int, int]:
     store = open_store(ws)
     try:
         with store.session() as s:
-            o = OutboxMessage
+            o = outbox_table.c  # delivery's columns live on the table (mapped or not, whatever the import order)
             status = dict(s.execute(select(o.status, func.count()).group_by(o.status)).all())
-            leased = int(s.execute(select(func.count()).select_from(o).where(o.lease_until.is_not(None))).scalar_one())
+            leased = int(s.execute(select(func.count()).select_from(outbox_table).where(o.lease_until.is_not(None))).scalar_one())
             archive = int(s.execute(select(func.count()).select_from(MessageArchive)).scalar_one())
             contacts = int(s.execute(select(func.count()).select_from(ContactLog)).scalar_one())
             return status, leased, archive, contacts
@@ -186,8 +187,8 @@ def test_sigkilled_workers_deliver_every_message_exactly_once(tmp_path: Path, pg
     store = open_store(ws)
     try:
         with store.session() as s:
-            got = s.execute(select(OutboxMessage.channel, OutboxMessage.idempotency_key, OutboxMessage.status,
-                                   OutboxMessage.provider_id, OutboxMessage.last_error)).all()
+            o = outbox_table.c
+            got = s.execute(select(o.channel, o.idempotency_key, o.status, o.provider_id, o.last_error)).all()
     finally:
         store.dispose()
     sent = [r for r in got if r.status == "sent"]
