@@ -204,9 +204,11 @@ def test_sigkilled_workers_deliver_every_message_exactly_once(tmp_path: Path, pg
         ch: sum(1 for r in sent if r.channel == ch) for ch in channels if any(r.channel == ch for r in sent)}
     assert all(r.provider_id == _provider_id(r.channel, r.idempotency_key) for r in sent)
     assert st["invalid"] == 0 and st["unauthorized"] == 0
-    # every request is a delivery, a dedup hit or an injected fault (lost responses are deliveries too)
+    # every request is a delivery, a dedup hit, an injected fault (lost responses are deliveries too) or
+    # cut off: its sender was killed before the whole body arrived (nothing delivered)
     faults = st["faults"]
-    assert st["requests"] == st["unique_keys"] - faults["lost_response"] + st["duplicates"] + sum(faults.values())
+    assert st["requests"] == (st["unique_keys"] - faults["lost_response"] + st["duplicates"] + sum(faults.values())
+                              + st["cut_off"])
     # nothing recorded twice
     assert archive == len(sent) and contacts == len(sent)
     # dead letters only where the simulator refused permanently

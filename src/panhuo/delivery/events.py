@@ -10,7 +10,7 @@ created by migration ``0005``:
   time, the time received and the raw body (a reply's phone masked).
 - ``opt_outs``: one row per (customer, channel), unique: the first opt-out is kept
   (``source`` e.g. ``sms_reply``, the reply text, its time).
-- ``outbox`` gains ``receipt_status`` (NULL, ``delivered`` or ``failed``), ``receipt_at`` and an index
+- ``outbox`` has ``receipt_status`` (NULL, ``delivered`` or ``failed``), ``receipt_at`` and an index
   on ``provider_id``. A receipt moves the state forwards only: ``delivered``/``failed`` set it when it
   is still NULL; ``opened``/``clicked`` prove delivery, so they set ``delivered`` over NULL or
   ``failed``; nothing else changes it (a late ``delivered`` after ``opened`` leaves it as it is).
@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Index,
     Integer,
     String,
@@ -41,7 +40,6 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     case,
-    event,
     func,
     or_,
     select,
@@ -50,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from panhuo.content.masking import mask_phone
-from panhuo.store.models import Base, ShanghaiDateTime, now_shanghai
+from panhuo.store.models import Base, now_shanghai
 
 __all__ = [
     "OPTOUT_CHANNELS",
@@ -74,41 +72,10 @@ OPTOUT_CHANNELS: tuple[str, ...] = ("app_push", "sms", "wechat", "call")
 STOP_WORDS: tuple[str, ...] = ("t", "td", "退订")
 
 
-def _extend_outbox() -> None:
-    """Add ``receipt_status``, ``receipt_at`` (and, once delivery has added ``provider_id``, its index) to
-    ``outbox``; idempotent. Import order varies (the store, the run models or delivery's models first),
-    so this runs now and again when the outbox table or its ``provider_id`` column appears."""
-    table = Base.metadata.tables.get("outbox")
-    if table is None:
-        return
-    if "receipt_status" not in table.c:
-        Table("outbox", Base.metadata, Column("receipt_status", String(20), nullable=True),
-              Column("receipt_at", ShanghaiDateTime, nullable=True), extend_existing=True)
-    if "provider_id" in table.c and not any(i.name == "ix_outbox_provider_id" for i in table.indexes):
-        Index("ix_outbox_provider_id", table.c.provider_id)
-
-
-def _on_table(table: Table, metadata: object) -> None:
-    if table.name == "outbox" and metadata is Base.metadata:
-        _extend_outbox()
-
-
-def _on_column(column: Column, table: object) -> None:
-    if column.name == "provider_id" and isinstance(table, Table) and table.name == "outbox" \
-            and table.metadata is Base.metadata:
-        _extend_outbox()
-
-
-event.listen(Table, "after_parent_attach", _on_table)
-event.listen(Column, "after_parent_attach", _on_column)
-_extend_outbox()
-
-
 def _outbox() -> Table:
-    from panhuo.delivery.models import outbox
+    from panhuo.runs.models import OutboxMessage  # late: the run models import the store, which imports us
 
-    _extend_outbox()
-    return outbox
+    return OutboxMessage.__table__
 
 
 class DeliveryEvent(Base):

@@ -1,9 +1,9 @@
 """SQLAlchemy models of delivery: the outbox's delivery columns, call tasks, the message archive, the lease.
 
 Registered on the store's :class:`~panhuo.store.models.Base` (``panhuo.store`` imports this module),
-created by migration ``0004``. The ``outbox`` table itself belongs to the run engine
-(:class:`panhuo.runs.models.OutboxMessage`); delivery adds its own columns to that table here
-(``extend_existing``), all with server defaults so the run engine's inserts need not know them:
+created by migration ``0004``. The ``outbox`` table is declared by the run engine
+(:class:`panhuo.runs.models.OutboxMessage`) with delivery's columns, all NULL or with server defaults
+so the run engine's inserts need not know them:
 
 - ``attempts``, ``last_error`` (a dead letter's reason), ``provider_id``, ``sent_at``, ``finished_at``;
 - ``claimed_by``, ``lease_until``: a worker's claim; a row whose lease has passed is claimable again.
@@ -20,7 +20,6 @@ import datetime as dt
 
 from sqlalchemy import (
     CheckConstraint,
-    Column,
     Date,
     ForeignKey,
     Index,
@@ -29,57 +28,21 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    event,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from panhuo.store.models import Base, ShanghaiDateTime, now_shanghai
+from panhuo.store.models import Base, now_shanghai
 
 __all__ = ["CALL_OUTCOMES", "OUTBOX_STATES", "CallTask", "DeliveryLease", "MessageArchive"]  # and `outbox` (module __getattr__)
 
 OUTBOX_STATES: tuple[str, ...] = ("pending", "sent", "dead", "tasked")
 CALL_OUTCOMES: tuple[str, ...] = ("reached", "no_answer", "refused", "interested")
 
-_OUTBOX_COLUMNS = ("attempts", "last_error", "provider_id", "sent_at", "finished_at", "claimed_by", "lease_until")
-
-
-def _extend_outbox() -> Table:
-    """Add delivery's columns and claim index to the run engine's ``outbox`` table (idempotent)."""
-    table = Base.metadata.tables["outbox"]
-    if "attempts" in table.c:
-        return table
-    return Table(
-        "outbox",
-        Base.metadata,
-        Column("attempts", Integer, nullable=False, server_default=text("0")),
-        Column("last_error", Text, nullable=True),
-        Column("provider_id", String(128), nullable=True),
-        Column("sent_at", ShanghaiDateTime, nullable=True),
-        Column("finished_at", ShanghaiDateTime, nullable=True),
-        Column("claimed_by", String(64), nullable=True),
-        Column("lease_until", ShanghaiDateTime, nullable=True),
-        Index("ix_outbox_due", "status", "send_after"),
-        extend_existing=True,
-    )
-
-
-def _on_attach(table: Table, metadata: object) -> None:
-    if table.name == "outbox" and metadata is Base.metadata:
-        _extend_outbox()
-
-
-# ``panhuo.store`` imports this module while ``panhuo.runs.models`` may still be loading (it imports the
-# store): then the columns are added the moment the outbox table is complete, before it is mapped.
-if "outbox" in Base.metadata.tables:
-    _extend_outbox()
-else:
-    event.listen(Table, "after_parent_attach", _on_attach)
-
-
 def __getattr__(name: str) -> Table:
-    if name == "outbox":  # the outbox table with delivery's columns (the same Table as OutboxMessage's)
-        return _extend_outbox()
+    if name == "outbox":  # OutboxMessage's table, imported late: panhuo.runs.models imports the store, which imports us
+        from panhuo.runs.models import OutboxMessage
+
+        return OutboxMessage.__table__
     raise AttributeError(name)
 
 

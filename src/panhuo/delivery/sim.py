@@ -57,7 +57,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -272,6 +272,7 @@ class _SimState:
             self.requests = 0
             self.unauthorized = 0
             self.invalid = 0
+            self.cut_off = 0
             self.faults = {"429": 0, "5xx": 0, "400": 0, "malformed": 0, "lost_response": 0}
             self.burst_until = dict.fromkeys(CHANNELS, 0.0)
             for k in self.receipts:
@@ -296,6 +297,7 @@ class _SimState:
                 "undelivered": dict(self.undelivered),
                 "invalid": self.invalid,
                 "unauthorized": self.unauthorized,
+                "cut_off": self.cut_off,
                 "receipts": {**self.receipts, "pending": self.pending},
             }
 
@@ -381,7 +383,12 @@ class _SimState:
             with self.lock:
                 self.unauthorized += 1
             return JSONResponse({"error": "unauthorized"}, status_code=401)
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # the sender went away (killed) before its body arrived: nothing delivered
+            with self.lock:
+                self.cut_off += 1
+            return Response(status_code=400)
         try:
             fields = _validate(channel, json.loads(raw))
         except (ValueError, UnicodeDecodeError) as exc:

@@ -24,10 +24,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from panhuo.store.models import Base, now_shanghai
+from panhuo.store.models import Base, ShanghaiDateTime, now_shanghai
 
 __all__ = ["GROUPS", "OUTCOMES", "RUN_STATES", "Assignment", "ContactLog", "Decision", "OutboxMessage", "Run"]
 
@@ -98,6 +99,8 @@ class OutboxMessage(Base):
         UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
         Index("ix_outbox_run_id", "run_id"),
         Index("ix_outbox_status", "status"),
+        Index("ix_outbox_due", "status", "send_after"),
+        Index("ix_outbox_provider_id", "provider_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -112,6 +115,18 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     send_after: Mapped[dt.datetime] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=now_shanghai)
+    # Delivery's columns (panhuo.delivery.worker, migration 0004), all with server defaults or NULL so the
+    # run engine's inserts need not name them: a worker's claim and what happened when it sent.
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)  # a dead letter's reason
+    provider_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(ShanghaiDateTime, default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(ShanghaiDateTime, default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(ShanghaiDateTime, default=None)
+    # The provider's receipts (panhuo.delivery.events, migration 0005): NULL, delivered or failed.
+    receipt_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    receipt_at: Mapped[dt.datetime | None] = mapped_column(ShanghaiDateTime, default=None)
 
 
 class ContactLog(Base):
