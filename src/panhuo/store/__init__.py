@@ -10,6 +10,7 @@ from panhuo.runs import models as _run_models  # noqa: F401  (registers the run 
 from panhuo.benefits import models as _benefit_models  # noqa: F401  (benefit ledger and stock; migration 0003)
 from panhuo.delivery import models as _delivery_models  # noqa: F401  (delivery columns, call tasks, archive; 0004)
 from panhuo.delivery import events as _delivery_events  # noqa: F401  (receipts, replies, opt-outs; 0005)
+from panhuo.service import models as _service_models  # noqa: F401  (passwords, API keys, sessions, logins; 0006)
 from panhuo.store.audit import AuditVerification, iter_audit, record, verify_audit
 from panhuo.store.db import Store, current, head, make_engine, open_store, upgrade
 from panhuo.store.errors import AccessDenied, StoreError
