@@ -1,0 +1,353 @@
+"""Outcomes: what every assigned customer did in the playbook's success window, from the warehouse.
+
+For each assignment of a playbook's runs (treated, holdout, global control; operational store tables
+``runs`` and ``assignments``), and for each row of a past campaign in the warehouse's optional
+``contact_history`` table, this module computes with Ibis over the load in force:
+
+* the **window**: the ``N`` trading days strictly after the run's as-of date (for a campaign row,
+  the date of ``sent_at``), ``N`` = the playbook's ``method.success.within_trading_days`` (campaigns:
+  ``window_days``, default 10). Trading days come from the workspace's trading calendar. The
+  **pre-period** is the ``N`` trading days ending on the as-of date (the last trading day on or before
+  it), the same length, for CUPED.
+* ``login``: an ``app_events`` row with ``event = 'login'`` whose date (Asia/Shanghai wall time) is in
+  the window; ``trade``: a ``trades`` row with ``trade_date`` in the window;
+* ``deposit``: some ``balances`` snapshot in the window has more cash than the customer's last snapshot
+  on or before the window's start (the run's as-of date). This is the simplest honest definition the
+  contract allows (it has no cash-flow table): cash freed by a sale also counts, and a deposit spent
+  on a purchase before the next snapshot does not;
+* ``commission_fen``: the stock and fund commission (股基手续费) in the window, the sum of the
+  ``trades.commission`` column (integer fen, exact) over ``asset_class in ('stock', 'fund')``, as the
+  commission tags sum it (``panhuo.tags.trading``);
+* the same four in the pre-period (``pre_*``), and ``success``/``pre_success`` = the playbook's
+  success event (login, trade or deposit; ``back_to_effective`` and ``activated`` are not measured yet
+  and are refused with a clear error).
+
+A window whose last day is after the data's last date (the latest trade, snapshot or app event of
+the load) is **open**: its rows carry ``closed = False`` and ``days_remaining`` (trading days still to
+come); the report never presents them as final.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import pyarrow as pa
+
+from panhuo.errors import PanhuoError
+from panhuo.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+    from panhuo.calendar.service import TradingCalendar
+    from panhuo.config import Workspace
+
+__all__ = [
+    "MEASURED_EVENTS", "COMMISSION_CLASSES", "MeasureError", "Window", "Outcomes", "window_for", "data_end",
+    "measure_rows", "playbook_outcomes", "campaign_outcomes",
+]
+
+MEASURED_EVENTS = ("login", "trade", "deposit")
+COMMISSION_CLASSES = ("stock", "fund")
+DEFAULT_CAMPAIGN_WINDOW = 10
+
+
+class MeasureError(PanhuoError):
+    """A measurement that cannot be made: no runs, an unknown campaign, an event not measured yet."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The success window ``[start, end]`` and the pre-period ``[pre_start, pre_end]``, trading days."""
+
+    as_of: dt.date
+    days: int
+    start: dt.date
+    end: dt.date
+    pre_start: dt.date
+    pre_end: dt.date
+
+
+def window_for(cal: TradingCalendar, as_of: dt.date, days: int) -> Window:
+    """The ``days`` trading days after ``as_of`` and the ``days`` trading days ending on or before it."""
+    if days < 1:
+        raise MeasureError(f"a success window needs at least 1 trading day, got {days}")
+    start = cal.next_trading_day(as_of)
+    end = cal.add_trading_days(as_of, days)
+    pre_end = as_of if cal.is_trading_day(as_of) else cal.previous_trading_day(as_of)
+    pre_start = cal.add_trading_days(pre_end, -(days - 1)) if days > 1 else pre_end
+    return Window(as_of, days, start, end, pre_start, pre_end)
+
+
+def data_end(wh: Warehouse, con: BaseBackend) -> dt.date | None:
+    """The data's last date: the latest trade, balance snapshot or app event of the load in force."""
+    t = wh.table(con, "trades")
+    b = wh.table(con, "balances")
+    e = wh.table(con, "app_events")
+    days = [t.trade_date.max().execute(), b.as_of.max().execute(), e.event_time.date().max().execute()]
+    out = [_as_date(d) for d in days if d is not None and not _is_nat(d)]
+    return max(out) if out else None
+
+
+def _is_nat(v: Any) -> bool:
+    try:
+        return bool(v != v)  # NaT / NaN
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return v.to_pydatetime().date()  # pandas Timestamp
+
+
+@dataclass
+class Outcomes:
+    """Per-row outcomes of one playbook or campaign, and the windows they were measured in.
+
+    ``rows`` columns: run_id (campaigns: 0), customer_id, grp, arm, propensity (float, may be null for
+    a campaign), as_of, window_end, closed, days_remaining, login, trade, deposit, commission_fen,
+    pre_login, pre_trade, pre_deposit, pre_commission_fen, success, pre_success.
+    """
+
+    kind: str  # "playbook" or "campaign"
+    id: str
+    event: str
+    window_days: int
+    data_end: dt.date | None
+    rows: pa.Table
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def open_windows(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if not r["closed"]]
+
+
+def _rows_frame(rows: list[dict[str, Any]], windows: dict[dt.date, Window]) -> pa.Table:
+    cols: dict[str, list[Any]] = {k: [] for k in ("_row", "run_id", "customer_id", "grp", "arm", "propensity",
+                                                    "as_of", "w_start", "w_end", "p_start", "p_end")}
+    for i, r in enumerate(rows):
+        w = windows[r["as_of"]]
+        for k, v in (("_row", i), ("run_id", r["run_id"]), ("customer_id", r["customer_id"]), ("grp", r["grp"]),
+                     ("arm", r["arm"]), ("propensity", r["propensity"]), ("as_of", r["as_of"]),
+                     ("w_start", w.start), ("w_end", w.end), ("p_start", w.pre_start), ("p_end", w.pre_end)):
+            cols[k].append(v)
+    schema = pa.schema([("_row", pa.int64()), ("run_id", pa.int64()), ("customer_id", pa.string()),
+                        ("grp", pa.string()), ("arm", pa.string()), ("propensity", pa.float64()),
+                        ("as_of", pa.date32()), ("w_start", pa.date32()), ("w_end", pa.date32()),
+                        ("p_start", pa.date32()), ("p_end", pa.date32())])
+    return pa.table(cols, schema=schema)
+
+
+def _events(a: ir.Table, ev: ir.Table, name: str, value: ir.Value | None = None) -> ir.Table:
+    """Per ``_row``: count (or sum of ``value``) of dated events ``ev`` (``_c``, ``_d``) in window and pre-period."""
+    j = a.join(ev, [a.customer_id == ev._c, ev._d >= a.p_start, ev._d <= a.w_end])
+    inside = (j._d >= j.w_start) & (j._d <= j.w_end)
+    before = (j._d >= j.p_start) & (j._d <= j.p_end)
+    if value is None:
+        return j.group_by("_row").agg(**{name: j._d.count(where=inside), f"pre_{name}": j._d.count(where=before)})
+    return j.group_by("_row").agg(**{name: j._v.sum(where=inside), f"pre_{name}": j._v.sum(where=before)})
+
+
+def _deposits(a: ir.Table, b: ir.Table, base_col: str, lo: str, hi: str, name: str) -> ir.Table:
+    """Per ``_row``: whether a snapshot in ``[lo, hi]`` holds more cash than the last one on or before ``base_col``."""
+    jb = a.join(b, [a.customer_id == b._c, b._d <= a[base_col]])
+    base = jb.group_by("_row").agg(_base=jb._cash.argmax(jb._d))
+    jw = a.join(b, [a.customer_id == b._c, b._d >= a[lo], b._d <= a[hi]])
+    top = jw.group_by("_row").agg(_top=jw._cash.max())
+    both = base.join(top, "_row")
+    return both.select("_row", **{name: (both._top > both._base).cast("int64")})
+
+
+def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], days: int,
+                 cal: TradingCalendar | None = None) -> tuple[pa.Table, dict[dt.date, Window], dt.date | None]:
+    """Outcomes of ``rows`` (run_id, customer_id, grp, arm, propensity, as_of) in ``days``-trading-day windows."""
+    from panhuo.calendar.service import calendar_for
+
+    cal = cal or calendar_for(ws)
+    wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
+    end = data_end(wh, con)
+    windows = {d: window_for(cal, d, days) for d in sorted({r["as_of"] for r in rows})}
+    frame = _rows_frame(rows, windows)
+    if not rows:
+        return _finish(frame.to_pylist(), {}, windows, end, cal), windows, end
+    lo = min(w.pre_start for w in windows.values())
+    hi = max(w.end for w in windows.values())
+    a = ibis.memtable(frame)
+
+    t = wh.table(con, "trades")
+    t = t.filter((t.trade_date >= lo) & (t.trade_date <= hi))
+    t = t.select(_c=t.customer_id, _d=t.trade_date.cast("date"),
+                 _v=ibis.ifelse(t.asset_class.isin(COMMISSION_CLASSES), t.commission_fen.cast("int64"), 0))
+    e = wh.table(con, "app_events")
+    e = e.filter(e.event == "login")
+    e = e.select(_c=e.customer_id, _d=e.event_time.date())
+    e = e.filter((e._d >= lo) & (e._d <= hi))
+    b = wh.table(con, "balances")
+    b = b.filter(b.as_of <= hi)
+    b = b.select(_c=b.customer_id, _d=b.as_of.cast("date"), _cash=b.cash_fen.cast("int64"))
+    a2 = a.mutate(_pre_base=a.p_start - ibis.interval(days=1))
+
+    parts = {
+        "trade": _events(a, t, "trade"),
+        "commission_fen": _events(a, t, "commission_fen", value=t._v),
+        "login": _events(a, e, "login"),
+        "deposit": _deposits(a2, b, "as_of", "w_start", "w_end", "deposit"),
+        "pre_deposit": _deposits(a2, b, "_pre_base", "p_start", "p_end", "pre_deposit"),
+    }
+    found: dict[int, dict[str, Any]] = {}
+    for part in parts.values():
+        for rec in part.to_pyarrow().to_pylist():
+            found.setdefault(rec.pop("_row"), {}).update(rec)
+    return _finish(frame.to_pylist(), found, windows, end, cal), windows, end
+
+
+def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], windows: dict[dt.date, Window],
+            end: dt.date | None, cal: TradingCalendar) -> pa.Table:
+    remaining: dict[dt.date, int] = {}
+    for d, w in windows.items():
+        remaining[d] = w.days if end is None else (0 if w.end <= end else cal.trading_days_between(max(end, d), w.end))
+    out: dict[str, list[Any]] = {k: [] for k in (
+        "run_id", "customer_id", "grp", "arm", "propensity", "as_of", "window_end", "closed", "days_remaining",
+        "login", "trade", "deposit", "commission_fen", "pre_login", "pre_trade", "pre_deposit",
+        "pre_commission_fen")}
+    for r in base:
+        f = found.get(r["_row"], {})
+        rem = remaining[r["as_of"]]
+        vals = {
+            "run_id": r["run_id"], "customer_id": r["customer_id"], "grp": r["grp"], "arm": r["arm"],
+            "propensity": r["propensity"], "as_of": r["as_of"], "window_end": r["w_end"], "closed": rem == 0,
+            "days_remaining": rem,
+            "login": bool(f.get("login") or 0), "trade": bool(f.get("trade") or 0),
+            "deposit": bool(f.get("deposit") or 0), "commission_fen": int(f.get("commission_fen") or 0),
+            "pre_login": bool(f.get("pre_login") or 0), "pre_trade": bool(f.get("pre_trade") or 0),
+            "pre_deposit": bool(f.get("pre_deposit") or 0),
+            "pre_commission_fen": int(f.get("pre_commission_fen") or 0),
+        }
+        for k, v in vals.items():
+            out[k].append(v)
+    schema = pa.schema([("run_id", pa.int64()), ("customer_id", pa.string()), ("grp", pa.string()),
+                        ("arm", pa.string()), ("propensity", pa.float64()), ("as_of", pa.date32()),
+                        ("window_end", pa.date32()), ("closed", pa.bool_()), ("days_remaining", pa.int64()),
+                        ("login", pa.bool_()), ("trade", pa.bool_()), ("deposit", pa.bool_()),
+                        ("commission_fen", pa.int64()), ("pre_login", pa.bool_()), ("pre_trade", pa.bool_()),
+                        ("pre_deposit", pa.bool_()), ("pre_commission_fen", pa.int64())])
+    return pa.table(out, schema=schema)
+
+
+def _with_success(t: pa.Table, event: str) -> pa.Table:
+    if event not in MEASURED_EVENTS:
+        raise MeasureError(f"success event {event!r} is not measured yet: panhuo measures "
+                           f"{', '.join(MEASURED_EVENTS)}")
+    t = t.append_column("success", t[event])
+    return t.append_column("pre_success", t[f"pre_{event}"])
+
+
+def _run_summaries(t: pa.Table, windows: dict[dt.date, Window], keyed: dict[int, dt.date]) -> list[dict[str, Any]]:
+    rows = t.select(["run_id", "as_of", "closed", "days_remaining"]).to_pylist()
+    seen: dict[tuple[int, dt.date], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["run_id"], r["as_of"])
+        if key not in seen:
+            w = windows[r["as_of"]]
+            seen[key] = {"run_id": r["run_id"], "as_of": r["as_of"], "window_start": w.start, "window_end": w.end,
+                         "closed": r["closed"], "days_remaining": r["days_remaining"], "assignments": 0}
+        seen[key]["assignments"] += 1
+    for run_id, as_of in keyed.items():  # runs without assignments still show
+        if not any(k[0] == run_id for k in seen):
+            w = windows.get(as_of)
+            seen[(run_id, as_of)] = {"run_id": run_id, "as_of": as_of, "window_start": w and w.start,
+                                     "window_end": w and w.end, "closed": None, "days_remaining": None,
+                                     "assignments": 0}
+    return sorted(seen.values(), key=lambda r: (r["as_of"], r["run_id"]))
+
+
+def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str) -> Outcomes:
+    """Outcomes of every assignment of every finished run of ``playbook_id``; MeasureError when it has none."""
+    from sqlalchemy import select
+
+    from panhuo.runs.models import Assignment, Run
+    from panhuo.store import open_store
+    from panhuo.store.models import Playbook, PlaybookVersion
+
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            if s.get(Playbook, playbook_id) is None:
+                raise MeasureError(f"no playbook {playbook_id!r} in the store (see `panhuo playbook list`)")
+            runs = s.execute(select(Run).where(Run.playbook_id == playbook_id, Run.state == "done")
+                             .order_by(Run.as_of, Run.id)).scalars().all()
+            if not runs:
+                raise MeasureError(f"playbook {playbook_id!r} has no finished runs yet: nothing to measure "
+                                   f"(run it with `panhuo run {playbook_id}`)")
+            success: dict[tuple[str, int], tuple[str, int]] = {}
+            for r in runs:
+                v = s.get(PlaybookVersion, (playbook_id, r.playbook_version))
+                spec = ((v.parsed if v else {}) or {}).get("method", {}).get("success", {})
+                success[(playbook_id, r.playbook_version)] = (spec.get("event", "trade"),
+                                                              int(spec.get("within_trading_days", 10)))
+            kinds = set(success.values())
+            if len(kinds) > 1:
+                raise MeasureError(f"playbook {playbook_id!r} changed its success event or window between versions "
+                                   f"({sorted(kinds)}): measuring them together would mix two definitions")
+            event, days = kinds.pop()
+            as_of = {r.id: r.as_of for r in runs}
+            rows = [
+                {"run_id": a.run_id, "customer_id": a.customer_id, "grp": a.grp, "arm": a.arm,
+                 "propensity": a.propensity, "as_of": as_of[a.run_id]}
+                for a in s.execute(select(Assignment).where(Assignment.run_id.in_(list(as_of)))
+                                   .order_by(Assignment.run_id, Assignment.customer_id)).scalars()
+            ]
+    finally:
+        store.dispose()
+    if event not in MEASURED_EVENTS:
+        raise MeasureError(f"playbook {playbook_id!r}: success event {event!r} is not measured yet: panhuo measures "
+                           f"{', '.join(MEASURED_EVENTS)}")
+    from panhuo.calendar.service import calendar_for
+
+    cal = calendar_for(ws)
+    table, windows, end = measure_rows(ws, con, rows, days, cal)
+    for d in set(as_of.values()):
+        windows.setdefault(d, window_for(cal, d, days))
+    table = _with_success(table, event)
+    return Outcomes("playbook", playbook_id, event, days, end, table, _run_summaries(table, windows, as_of))
+
+
+def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, window_days: int = DEFAULT_CAMPAIGN_WINDOW,
+                      event: str = "trade") -> Outcomes:
+    """Outcomes of a past campaign's ``contact_history`` rows; the window starts after each row's sent date.
+
+    A null propensity is taken as the row's group share within the campaign (a simple random split).
+    """
+    wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
+    if not wh.has_table("contact_history"):
+        raise MeasureError("the load in force has no contact_history table: no past campaign to measure")
+    h = wh.table(con, "contact_history")
+    h = h.filter(h.campaign_id == campaign_id)
+    got = h.select(customer_id=h.customer_id, sent=h.sent_at, grp=h["group"], propensity=h.propensity,
+                   benefit=h.benefit).to_pyarrow().to_pylist()
+    if not got:
+        known = wh.table(con, "contact_history").campaign_id.nunique().execute()
+        raise MeasureError(f"unknown campaign {campaign_id!r}: contact_history has no row for it "
+                           f"({known} campaign(s) known)")
+    shares = {g: sum(1 for r in got if r["grp"] == g) / len(got) for g in {r["grp"] for r in got}}
+    rows = [{"run_id": 0, "customer_id": r["customer_id"], "grp": r["grp"],
+             "arm": (r["benefit"] or None) if r["grp"] == "treated" else None,
+             "propensity": r["propensity"] if r["propensity"] is not None else shares[r["grp"]],
+             "as_of": _as_date(r["sent"])} for r in got]
+    if event not in MEASURED_EVENTS:
+        raise MeasureError(f"success event {event!r} is not measured yet: panhuo measures {', '.join(MEASURED_EVENTS)}")
+    from panhuo.calendar.service import calendar_for
+
+    cal = calendar_for(ws)
+    table, windows, end = measure_rows(ws, con, rows, window_days, cal)
+    table = _with_success(table, event)
+    runs = [{**r, "run_id": None} for r in _run_summaries(table, windows, {})]
+    return Outcomes("campaign", campaign_id, event, window_days, end, table, runs)
