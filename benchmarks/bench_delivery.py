@@ -292,16 +292,6 @@ def markdown(args: argparse.Namespace, ctx: dict[str, Any], res: dict[str, dict[
     return "\n".join(lines) + "\n"
 
 
-def record(section: str, n: int) -> None:
-    text = bench.RESULTS.read_text(encoding="utf-8") if bench.RESULTS.exists() else bench.HEADER
-    begin, end = f"<!-- bench-delivery:{n}:begin -->", f"<!-- bench-delivery:{n}:end -->"
-    block = f"{begin}\n{section}{end}"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    bench.RESULTS.write_text(text, encoding="utf-8")
-    print(f"recorded in {bench.RESULTS}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--messages", type=int, default=100_000)
@@ -346,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         for a, b, c, good in checks:
             print(f"target {a}: {b} (goal {c}) {'met' if good else 'NOT met'}")
         if args.record and ok:
-            record(markdown(args, ctx, res, load, bench.machine(), checks), args.messages)
+            bench.record(markdown(args, ctx, res, load, bench.machine(), checks), args.messages, "bench-delivery")
         return 0 if ok else 1
     finally:
         sim.send_signal(signal.SIGTERM)

@@ -50,7 +50,6 @@ import datetime as dt
 import importlib
 import json
 import os
-import re
 import secrets
 import shutil
 import sqlite3
@@ -65,7 +64,7 @@ sys.path.insert(0, str(HERE))
 
 import run as bench
 
-__all__ = ["CONTENDERS", "PLAYBOOK", "main", "record", "synthetic_tags"]
+__all__ = ["CONTENDERS", "PLAYBOOK", "main", "synthetic_tags"]
 
 CONTENDERS = ("panhuo", "copy", "copy-all", "panhuo-sqlite")
 LABELS = {
@@ -87,7 +86,6 @@ WRITTEN = (  # what a run writes besides its runs row: table, columns (serial id
 )
 FIRST_ROW_TARGET = 5.0
 RATIO_TARGET = 3.0
-POLL_S = 0.05
 
 PLAYBOOK = """\
 # Benchmark playbook: every non-effective customer (the synthetic tags have no effective ones).
@@ -406,47 +404,12 @@ def _poller(ctx: dict[str, Any]) -> Any:
 
 def run_contender(name: str, ctx: dict[str, Any], run_dir: Path, rss_cap: int) -> dict[str, Any]:
     """One contender in a fresh interpreter: peak RSS from ``os.wait4``, first committed outbox row polled."""
-    import psutil
-
-    ctx = dict(ctx, result=str(run_dir / f"{name}.result.json"))
-    Path(ctx["result"]).unlink(missing_ok=True)
-    ctx_path = run_dir / f"{name}.ctx.json"
-    ctx_path.write_text(json.dumps(ctx, default=str), encoding="utf-8")
-    log = run_dir / f"{name}.log"
     poll = _poller(ctx) if name.startswith("panhuo") else None
-    seen: float | None = None
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", name, "--ctx",
-                                 str(ctx_path)], stdout=fh, stderr=subprocess.STDOUT, cwd=bench.REPO)
-    ps = psutil.Process(proc.pid)
-    killed = False
-    try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            try:
-                if ps.memory_info().rss > rss_cap:
-                    proc.kill()
-                    killed = True
-            except psutil.NoSuchProcess:
-                pass
-            if poll is not None and seen is None and poll():
-                seen = time.time()
-            time.sleep(POLL_S)
-    finally:
-        if poll is not None:
-            poll.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    peak = usage.ru_maxrss * 1024
-    if killed:
-        return {"ok": False, "error": f"killed: RSS above --rss-cap {rss_cap / bench.GiB:.0f} GiB", "peak_rss": peak}
-    if proc.returncode != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
-        return {"ok": False, "error": f"exit {proc.returncode}: " + " | ".join(tail), "peak_rss": peak}
-    res = json.loads(Path(ctx["result"]).read_text(encoding="utf-8"))
-    res["first_row_seconds"] = None if seen is None else seen - res["started"]
-    return dict(res, ok=True, peak_rss=peak)
+    res = bench.run_child(name, name, ctx, run_dir, rss_cap, script=Path(__file__).resolve(), poll=poll)
+    if res.get("ok"):
+        seen = res.pop("seen_at")
+        res["first_row_seconds"] = None if seen is None else seen - res["started"]
+    return res
 
 
 def export_rows(database: str, run_dir: Path) -> list[tuple[str, tuple[str, ...], str]]:
@@ -580,17 +543,6 @@ def _dirty() -> str:
     return f" plus uncommitted changes to {len(files)} files under src/" if files else ""
 
 
-def record(section: str, customers: int) -> None:
-    """Replace (or append) this size's runs section between its own markers; nothing else is touched."""
-    text = bench.RESULTS.read_text(encoding="utf-8") if bench.RESULTS.exists() else bench.HEADER
-    begin, end = f"<!-- bench-runs:{customers}:begin -->", f"<!-- bench-runs:{customers}:end -->"
-    block = f"{begin}\n{section}{end}"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    bench.RESULTS.write_text(text, encoding="utf-8")
-    print(f"recorded in {bench.RESULTS}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--customers", type=int, default=1_000_000)
@@ -687,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"expected {args.customers:,} candidates, got {p0['funnel'][0][1]:,}", file=sys.stderr)
             agree = False
     if args.record:
-        record(markdown(args, setup, bench.machine(), best, checks, load), args.customers)
+        bench.record(markdown(args, setup, bench.machine(), best, checks, load), args.customers, "bench-runs")
     failed = [n for n, r in best.items() if not r.get("ok")]
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ sys.path.insert(0, str(HERE))
 import run as bench
 from bench_tags_contenders import WORKLOADS, literals
 
-__all__ = ["CONTENDERS", "compare", "main", "record"]
+__all__ = ["CONTENDERS", "compare", "main"]
 
 CONTENDERS = ("sql", "panhuo", "polars")
 LABELS = {"sql": "hand-written DuckDB SQL", "panhuo": "panhuo compute_tags (Ibis/DuckDB)",
@@ -178,17 +177,6 @@ def markdown(args: argparse.Namespace, meta: dict[str, Any], mach: dict[str, str
     return "\n".join(lines) + "\n"
 
 
-def record(section: str, customers: int) -> None:
-    """Replace (or append) this size's tags section between its own markers; nothing else is touched."""
-    text = bench.RESULTS.read_text(encoding="utf-8") if bench.RESULTS.exists() else bench.HEADER
-    begin, end = f"<!-- bench-tags:{customers}:begin -->", f"<!-- bench-tags:{customers}:end -->"
-    block = f"{begin}\n{section}{end}"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    bench.RESULTS.write_text(text, encoding="utf-8")
-    print(f"recorded in {bench.RESULTS}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--customers", type=int, default=1_000_000)
@@ -252,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         value = "n/a" if c["value"] is None else f"{c['value']:.2f}x"
         print(f"{c['line']:<30} = {value:>8}   target {c['target']:<8} {bench.verdict(c['met'])}", flush=True)
     if args.record:
-        record(markdown(args, setup["meta"], bench.machine(), best, checks, diffs, len(base["columns"])),
-               args.customers)
+        bench.record(markdown(args, setup["meta"], bench.machine(), best, checks, diffs, len(base["columns"])),
+                     args.customers, "bench-tags")
     if any(v for d in diffs.values() for v in d.values()):
         print("contenders DISAGREE on some tags (see above)", file=sys.stderr)
         return 1

@@ -83,10 +83,13 @@ def worker(name: str, ctx_path: Path) -> int:
 
 # -- parent side --------------------------------------------------------------------------------
 def run_child(name: str, workload: str, ctx: dict[str, Any], run_dir: Path, rss_cap: int,
-              script: Path | None = None) -> dict[str, Any]:
+              script: Path | None = None, poll: Any = None) -> dict[str, Any]:
     """Run one workload in a fresh interpreter; returns its result with ``peak_rss`` (bytes).
 
     ``script`` is the benchmark script whose ``--worker`` mode runs ``workload`` (default: this one).
+    ``poll``, if given, is called every 50 ms while the child runs until it returns true (e.g. "the first
+    row is visible"); the time it first did is returned as ``seen_at`` (None if never); its ``close()``
+    is called at the end. Peak RSS comes from ``os.wait4`` (the child's own maximum resident set).
     """
     import psutil
 
@@ -103,17 +106,24 @@ def run_child(name: str, workload: str, ctx: dict[str, Any], run_dir: Path, rss_
         )
     ps = psutil.Process(proc.pid)
     killed = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        try:
-            if ps.memory_info().rss > rss_cap:
-                proc.kill()
-                killed = True
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.05)
+    seen: float | None = None
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                if ps.memory_info().rss > rss_cap:
+                    proc.kill()
+                    killed = True
+            except psutil.NoSuchProcess:
+                pass
+            if poll is not None and seen is None and poll():
+                seen = time.time()
+            time.sleep(0.05)
+    finally:
+        if poll is not None:
+            poll.close()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
     peak = usage.ru_maxrss * 1024  # KiB on Linux
     if killed:
@@ -122,7 +132,7 @@ def run_child(name: str, workload: str, ctx: dict[str, Any], run_dir: Path, rss_
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
         return {"ok": False, "error": f"exit {proc.returncode}: " + " | ".join(tail), "peak_rss": peak}
     res = json.loads(Path(ctx["result"]).read_text(encoding="utf-8"))
-    return dict(res, ok=True, peak_rss=peak)
+    return dict(res, ok=True, peak_rss=peak, seen_at=seen)
 
 
 def ensure_data(root: Path, customers: int, seed: int, as_of: dt.date, csv: bool) -> dict[str, Any]:
@@ -366,24 +376,33 @@ interpreter and imports included. Analysis notes, if any, follow the sections.
 """
 
 
-def record(section: str, customers: int) -> None:
+def record(section: str, size: int, kind: str = "bench") -> None:
+    """Put ``section`` in RESULTS.md between its markers (``<!-- {kind}:{size}:begin/end -->``).
+
+    An existing section of the same kind and size is replaced; a new one goes before the first larger
+    section of its kind, else after the last one (else at the end). Nothing else in the file changes;
+    the file is replaced atomically. Every benchmark script records through this.
+    """
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else HEADER
-    begin, end = f"<!-- bench:{customers}:begin -->", f"<!-- bench:{customers}:end -->"
+    begin, end = f"<!-- {kind}:{size}:begin -->", f"<!-- {kind}:{size}:end -->"
     block = f"{begin}\n{section}{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _m: block, text)
     else:
-        # keep the sections ordered by size: insert before the first larger one, else after the last
-        sizes = [(int(m.group(1)), m.start()) for m in re.finditer(r"<!-- bench:(\d+):begin -->", text)]
-        later = [pos for size, pos in sizes if size > customers]
+        k = re.escape(kind)
+        sizes = [(int(m.group(1)), m.start()) for m in re.finditer(rf"<!-- {k}:(\d+):begin -->", text)]
+        later = [pos for n, pos in sizes if n > size]
         if later:
             text = text[: later[0]] + block + "\n\n" + text[later[0]:]
         else:
-            ends = [m.end() for m in re.finditer(r"<!-- bench:\d+:end -->", text)]
-            pos = ends[-1] if ends else len(text)
-            text = text[:pos] + ("\n\n" if ends else "\n") + block + "\n" + text[pos:]
-    RESULTS.write_text(text, encoding="utf-8")
+            ends = [m.end() for m in re.finditer(rf"<!-- {k}:\d+:end -->", text)]
+            pos = ends[-1] if ends else len(text.rstrip("\n"))
+            rest = text[pos:].lstrip("\n")
+            text = text[:pos] + "\n\n" + block + "\n" + ("\n" + rest if rest else "")
+    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, RESULTS)
     print(f"recorded in {RESULTS}")
 
 
