@@ -1,8 +1,10 @@
-"""``panhuo users add|list|disable``: the people who use panhuo and their roles.
+"""``panhuo users add|list|disable|passwd``: the people who use panhuo, their roles and their console passwords.
 
 Roles: viewer, operator, compliance, advisor, admin. Bootstrap: the very first user of an empty store
 is added without ``--as`` and becomes admin; after that, adding or disabling users needs ``--as`` an
-admin (or ``PANHUO_USER``). Every change is in the audit log.
+admin (or ``PANHUO_USER``). ``passwd`` sets a password for logging in to ``panhuo serve`` (a user their
+own, an admin anyone's); it is read from a hidden prompt, or from standard input when that is not a
+terminal, never from the command line. Every change is in the audit log.
 """
 
 from __future__ import annotations
@@ -65,6 +67,27 @@ def disable_cmd(name: Annotated[str, typer.Argument(help="the user to disable")]
     with store().session() as s:
         disable_user(s, name, actor=as_user)
     console.print(f"disabled user [bold]{escape(name)}[/]")
+
+
+def _read_password() -> str:
+    import sys
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    return typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("passwd")
+def passwd_cmd(name: Annotated[str, typer.Argument(help="whose password")], as_user: AsUser = None) -> None:
+    """Set a user's console password (yourself, or anyone as an admin); read from a prompt or stdin, never argv.
+    Ends the user's open console sessions."""
+    from panhuo.service.auth import set_password
+
+    password = _read_password()
+    with store().session() as s:
+        set_password(s, name, password, actor=as_user)
+    console.print(f"password set for [bold]{escape(name)}[/]")
 
 
 def register(app: typer.Typer) -> None:
