@@ -30,8 +30,8 @@ def test_window_counts_trading_days_over_the_spring_festival(ran_ws: Workspace) 
 
 def test_outcomes_of_a_run(ran_ws: Workspace) -> None:
     ids = assigned(ran_ws)
-    assert len(ids) >= 6
-    a, b, c, d, e, f = ids[:6]
+    assert len(ids) >= 7
+    a, b, c, d, e, f, g = ids[:7]
     make_load(
         ran_ws,
         trades=[trade(a, "2026-02-13", 500), trade(a, "2026-02-03", 250, "fund"), trade(a, "2026-02-04", 100, "bond"),
@@ -41,6 +41,7 @@ def test_outcomes_of_a_run(ran_ws: Workspace) -> None:
                     login(e, "2026-01-30T09:00:00")],  # before the window, in the pre-period
         balances=[balance(d, "2026-01-30", 1000), balance(d, "2026-02-06", 5000),
                   balance(e, "2026-01-30", 5000), balance(e, "2026-02-06", 1000),
+                  balance(g, "2026-01-30", 900_000), balance(g, "2026-02-09", 1_000_000),  # 10,000 RMB
                   balance(f, "2026-03-02", 0)],  # data run to 2 March: the window is closed
     )
     out = playbook_outcomes(ran_ws, _con(ran_ws), "test-wake")
@@ -54,6 +55,8 @@ def test_outcomes_of_a_run(ran_ws: Workspace) -> None:
     assert not rows[e]["deposit"] and not rows[e]["login"] and rows[e]["pre_login"]
     assert rows[f]["pre_trade"] and rows[f]["pre_success"] and rows[f]["pre_commission_fen"] == 300
     assert not rows[f]["trade"]
+    assert rows[g]["back_to_effective"] and rows[g]["deposit"] and not rows[g]["pre_back_to_effective"]
+    assert not rows[d]["back_to_effective"]  # 50 RMB is not an effective account
     assert all(r["closed"] and r["days_remaining"] == 0 for r in rows.values())
     assert {r["grp"] for r in rows.values()} <= {"treated", "holdout", "global_control"}
     assert len(out.runs) == 1 and out.runs[0]["closed"]

@@ -18,9 +18,12 @@ For each assignment of a playbook's runs (treated, holdout, global control; oper
 * ``commission_fen``: the stock and fund commission (股基手续费) in the window, the sum of the
   ``trades.commission`` column (integer fen, exact) over ``asset_class in ('stock', 'fund')``, as the
   commission tags sum it (``panhuo.tags.trading``);
-* the same four in the pre-period (``pre_*``), and ``success``/``pre_success`` = the playbook's
-  success event (login, trade or deposit; ``back_to_effective`` and ``activated`` are not measured yet
-  and are refused with a clear error).
+* ``back_to_effective``: some ``balances`` snapshot in the window has total assets (cash + securities +
+  products) at or above the effective threshold of the status rule (``status.effective_min_assets``
+  with ``status.effective_comparison``), i.e. the account is effective (有效户) again by the status
+  rule's asset test on that day (the dormant/new-empty precedence is not re-checked);
+* the same five in the pre-period (``pre_*``), and ``success``/``pre_success`` = the playbook's
+  success event (``activated`` is not measured yet and is refused with a clear error).
 
 A window whose last day is after the data's last date (the latest trade, snapshot or app event of
 the load) is **open**: its rows carry ``closed = False`` and ``days_remaining`` (trading days still to
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pyarrow as pa
 
+from panhuo.contract.parse import decimal_to_fen
 from panhuo.errors import PanhuoError
 from panhuo.warehouse import Warehouse
 
@@ -51,7 +55,7 @@ __all__ = [
     "measure_rows", "playbook_outcomes", "campaign_outcomes",
 ]
 
-MEASURED_EVENTS = ("login", "trade", "deposit")
+MEASURED_EVENTS = ("login", "trade", "deposit", "back_to_effective")
 COMMISSION_CLASSES = ("stock", "fund")
 DEFAULT_CAMPAIGN_WINDOW = 10
 
@@ -62,22 +66,42 @@ class MeasureError(PanhuoError):
 
 @dataclass(frozen=True)
 class Window:
-    """The success window ``[start, end]`` and the pre-period ``[pre_start, pre_end]``, trading days."""
+    """The success window ``[start, end]`` and the pre-period ``[pre_start, pre_end]``, trading days.
+
+    ``start``/``end`` are None when they fall beyond the years the trading calendar covers (such a
+    window is necessarily still open).
+    """
 
     as_of: dt.date
     days: int
-    start: dt.date
-    end: dt.date
+    start: dt.date | None
+    end: dt.date | None
     pre_start: dt.date
     pre_end: dt.date
+
+    def remaining(self, cal: TradingCalendar, data_end: dt.date | None) -> int:
+        """Trading days of the window still to come after ``data_end`` (0: the window is closed)."""
+        if data_end is None or data_end <= self.as_of:
+            return self.days
+        if self.end is not None and data_end >= self.end:
+            return 0
+        return self.days - cal.trading_days_between(self.as_of, data_end)
 
 
 def window_for(cal: TradingCalendar, as_of: dt.date, days: int) -> Window:
     """The ``days`` trading days after ``as_of`` and the ``days`` trading days ending on or before it."""
+    from panhuo.errors import CalendarError
+
     if days < 1:
         raise MeasureError(f"a success window needs at least 1 trading day, got {days}")
-    start = cal.next_trading_day(as_of)
-    end = cal.add_trading_days(as_of, days)
+    try:
+        start: dt.date | None = cal.next_trading_day(as_of)
+    except CalendarError:
+        start = None
+    try:
+        end: dt.date | None = cal.add_trading_days(as_of, days)
+    except CalendarError:
+        end = None
     pre_end = as_of if cal.is_trading_day(as_of) else cal.previous_trading_day(as_of)
     pre_start = cal.add_trading_days(pre_end, -(days - 1)) if days > 1 else pre_end
     return Window(as_of, days, start, end, pre_start, pre_end)
@@ -114,7 +138,8 @@ class Outcomes:
 
     ``rows`` columns: run_id (campaigns: 0), customer_id, grp, arm, propensity (float, may be null for
     a campaign), as_of, window_end, closed, days_remaining, login, trade, deposit, commission_fen,
-    pre_login, pre_trade, pre_deposit, pre_commission_fen, success, pre_success.
+    pre_login, pre_trade, pre_deposit, pre_commission_fen, back_to_effective, pre_back_to_effective,
+    success, pre_success.
     """
 
     kind: str  # "playbook" or "campaign"
@@ -130,14 +155,14 @@ class Outcomes:
         return [r for r in self.runs if not r["closed"]]
 
 
-def _rows_frame(rows: list[dict[str, Any]], windows: dict[dt.date, Window]) -> pa.Table:
+def _rows_frame(rows: list[dict[str, Any]], windows: dict[dt.date, Window], beyond: dt.date) -> pa.Table:
     cols: dict[str, list[Any]] = {k: [] for k in ("_row", "run_id", "customer_id", "grp", "arm", "propensity",
                                                     "as_of", "w_start", "w_end", "p_start", "p_end")}
     for i, r in enumerate(rows):
         w = windows[r["as_of"]]
         for k, v in (("_row", i), ("run_id", r["run_id"]), ("customer_id", r["customer_id"]), ("grp", r["grp"]),
                      ("arm", r["arm"]), ("propensity", r["propensity"]), ("as_of", r["as_of"]),
-                     ("w_start", w.start), ("w_end", w.end), ("p_start", w.pre_start), ("p_end", w.pre_end)):
+                     ("w_start", w.start or beyond), ("w_end", w.end or beyond), ("p_start", w.pre_start), ("p_end", w.pre_end)):
             cols[k].append(v)
     schema = pa.schema([("_row", pa.int64()), ("run_id", pa.int64()), ("customer_id", pa.string()),
                         ("grp", pa.string()), ("arm", pa.string()), ("propensity", pa.float64()),
@@ -166,6 +191,16 @@ def _deposits(a: ir.Table, b: ir.Table, base_col: str, lo: str, hi: str, name: s
     return both.select("_row", **{name: (both._top > both._base).cast("int64")})
 
 
+def _effective(a: ir.Table, b: ir.Table, threshold_fen: int, comparison: str) -> ir.Table:
+    """Per ``_row``: whether a snapshot in the window / the pre-period passes the effective asset test."""
+    j = a.join(b, [a.customer_id == b._c, b._d >= a.p_start, b._d <= a.w_end])
+    ok = (j._total >= threshold_fen) if comparison == ">=" else (j._total > threshold_fen)
+    inside = ok & (j._d >= j.w_start) & (j._d <= j.w_end)
+    before = ok & (j._d >= j.p_start) & (j._d <= j.p_end)
+    return j.group_by("_row").agg(back_to_effective=j._d.count(where=inside),
+                                  pre_back_to_effective=j._d.count(where=before))
+
+
 def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], days: int,
                  cal: TradingCalendar | None = None) -> tuple[pa.Table, dict[dt.date, Window], dt.date | None]:
     """Outcomes of ``rows`` (run_id, customer_id, grp, arm, propensity, as_of) in ``days``-trading-day windows."""
@@ -175,11 +210,12 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], da
     wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
     end = data_end(wh, con)
     windows = {d: window_for(cal, d, days) for d in sorted({r["as_of"] for r in rows})}
-    frame = _rows_frame(rows, windows)
+    beyond = dt.date(cal.last_year + 1, 1, 1)  # a window past the calendar: no data can fall in it
+    frame = _rows_frame(rows, windows, beyond)
     if not rows:
         return _finish(frame.to_pylist(), {}, windows, end, cal), windows, end
     lo = min(w.pre_start for w in windows.values())
-    hi = max(w.end for w in windows.values())
+    hi = max(w.end or beyond for w in windows.values())
     a = ibis.memtable(frame)
 
     t = wh.table(con, "trades")
@@ -192,7 +228,11 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], da
     e = e.filter((e._d >= lo) & (e._d <= hi))
     b = wh.table(con, "balances")
     b = b.filter(b.as_of <= hi)
-    b = b.select(_c=b.customer_id, _d=b.as_of.cast("date"), _cash=b.cash_fen.cast("int64"))
+    b = b.select(_c=b.customer_id, _d=b.as_of.cast("date"), _cash=b.cash_fen.cast("int64"),
+                 _total=(b.cash_fen.fill_null(0) + b.securities_value_fen.fill_null(0)
+                         + b.product_value_fen.fill_null(0)).cast("int64"))
+    rules = ws.settings.status
+    threshold = decimal_to_fen(rules.effective_min_assets)
     a2 = a.mutate(_pre_base=a.p_start - ibis.interval(days=1))
 
     parts = {
@@ -201,6 +241,7 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], da
         "login": _events(a, e, "login"),
         "deposit": _deposits(a2, b, "as_of", "w_start", "w_end", "deposit"),
         "pre_deposit": _deposits(a2, b, "_pre_base", "p_start", "p_end", "pre_deposit"),
+        "back_to_effective": _effective(a, b, threshold, rules.effective_comparison),
     }
     found: dict[int, dict[str, Any]] = {}
     for part in parts.values():
@@ -211,24 +252,25 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], da
 
 def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], windows: dict[dt.date, Window],
             end: dt.date | None, cal: TradingCalendar) -> pa.Table:
-    remaining: dict[dt.date, int] = {}
-    for d, w in windows.items():
-        remaining[d] = w.days if end is None else (0 if w.end <= end else cal.trading_days_between(max(end, d), w.end))
+    remaining = {d: w.remaining(cal, end) for d, w in windows.items()}
     out: dict[str, list[Any]] = {k: [] for k in (
         "run_id", "customer_id", "grp", "arm", "propensity", "as_of", "window_end", "closed", "days_remaining",
         "login", "trade", "deposit", "commission_fen", "pre_login", "pre_trade", "pre_deposit",
-        "pre_commission_fen")}
+        "pre_commission_fen", "back_to_effective", "pre_back_to_effective")}
     for r in base:
         f = found.get(r["_row"], {})
         rem = remaining[r["as_of"]]
         vals = {
             "run_id": r["run_id"], "customer_id": r["customer_id"], "grp": r["grp"], "arm": r["arm"],
-            "propensity": r["propensity"], "as_of": r["as_of"], "window_end": r["w_end"], "closed": rem == 0,
+            "propensity": r["propensity"], "as_of": r["as_of"], "window_end": windows[r["as_of"]].end,
+            "closed": rem == 0,
             "days_remaining": rem,
             "login": bool(f.get("login") or 0), "trade": bool(f.get("trade") or 0),
             "deposit": bool(f.get("deposit") or 0), "commission_fen": int(f.get("commission_fen") or 0),
             "pre_login": bool(f.get("pre_login") or 0), "pre_trade": bool(f.get("pre_trade") or 0),
             "pre_deposit": bool(f.get("pre_deposit") or 0),
+            "back_to_effective": bool(f.get("back_to_effective") or 0),
+            "pre_back_to_effective": bool(f.get("pre_back_to_effective") or 0),
             "pre_commission_fen": int(f.get("pre_commission_fen") or 0),
         }
         for k, v in vals.items():
@@ -238,7 +280,8 @@ def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], window
                         ("window_end", pa.date32()), ("closed", pa.bool_()), ("days_remaining", pa.int64()),
                         ("login", pa.bool_()), ("trade", pa.bool_()), ("deposit", pa.bool_()),
                         ("commission_fen", pa.int64()), ("pre_login", pa.bool_()), ("pre_trade", pa.bool_()),
-                        ("pre_deposit", pa.bool_()), ("pre_commission_fen", pa.int64())])
+                        ("pre_deposit", pa.bool_()), ("pre_commission_fen", pa.int64()),
+                        ("back_to_effective", pa.bool_()), ("pre_back_to_effective", pa.bool_())])
     return pa.table(out, schema=schema)
 
 
