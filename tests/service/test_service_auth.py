@@ -185,3 +185,24 @@ def test_api_keys_created_once_used_scoped_and_revoked(ws: Workspace) -> None:
         assert all(write_key not in str(e.after) for e in iter_audit(s))
     store.dispose()
     assert write_key.encode() not in (ws.root / "panhuo.db").read_bytes()
+
+
+def test_a_write_key_still_has_only_its_users_roles(ws: Workspace) -> None:
+    r = _cli(ws, "apikeys", "create", "viewer-write", "--user", "view", "--scope", "write", "--as", "root")
+    key = next(w for w in r.stdout.split() if w.startswith(auth.KEY_PREFIX))
+    with TestClient(create_app(ws), base_url="https://testserver") as c:
+        before = snapshot(ws)
+        r = c.post(f"/api/v1/playbooks/{IN_REVIEW}/approve", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 403 and "compliance" in r.json()["detail"]
+        assert snapshot(ws) == before
+
+
+def test_sessions_expire(ws: Workspace) -> None:
+    store = open_store(ws)
+    with store.session() as s:
+        new = auth.login(s, "ops", PASSWORD, ip="127.0.0.1")
+    with store.session() as s:
+        assert auth.session_user(s, new.session_id).user.name == "ops"
+        assert auth.session_user(s, new.session_id, now=new.expires_at) is None
+        assert auth.session_user(s, "made-up") is None
+    store.dispose()
