@@ -14,8 +14,8 @@ what is left (a short lease brings the killed workers' claims back) and are stop
 - every dead letter is a permanent 400 from the simulator (the reason text), and the simulator's own
   seeded decisions for that key (recomputed here) do end in a 400 before any delivery.
 
-Not covered here: "an opt-out arriving mid-run stops later sends to that customer" needs the callbacks
-endpoint (panhuo.delivery.callbacks), which is not built yet.
+"An opt-out arriving mid-run stops later sends to that customer" is tested in test_worker_optout.py
+(the simulator, a signed reply of T to the callback endpoint between two worker runs).
 """
 
 from __future__ import annotations

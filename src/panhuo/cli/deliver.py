@@ -56,10 +56,11 @@ def deliver_cmd(
             stop.set()
             raise typer.Exit(130) from None
     t = Table(title=f"Delivery by {summary.worker_id}: {summary.batches} batch(es) in {summary.seconds:.1f}s")
-    for col in ("channel", "sent", "call tasks", "retried", "dead", "deferred", "skipped"):
+    for col in ("channel", "sent", "call tasks", "retried", "dead", "opted out", "deferred", "skipped"):
         t.add_column(col, justify="left" if col == "channel" else "right")
     for ch, s in sorted(summary.channels.items()):
-        t.add_row(ch, str(s.sent), str(s.tasked), str(s.retried), str(s.dead), str(s.deferred), str(s.skipped))
+        t.add_row(ch, str(s.sent), str(s.tasked), str(s.retried), str(s.dead), str(s.suppressed), str(s.deferred),
+                  str(s.skipped))
     console.print(t)
     for reason, n in sorted(summary.dead_reasons.items(), key=lambda kv: -kv[1]):
         console.print(Text(f"dead letters: {n} x {reason}", style="red"))

@@ -9,7 +9,9 @@ so the run engine's inserts need not know them:
 - ``claimed_by``, ``lease_until``: a worker's claim; a row whose lease has passed is claimable again.
 
 ``status`` goes ``pending`` -> ``sent`` | ``dead`` (dead letter, reason in ``last_error``) |
-``tasked`` (a call channel message turned into a :class:`CallTask`). Every message sent (and every
+``tasked`` (a call channel message turned into a :class:`CallTask`) | ``suppressed`` (not sent: the
+customer opted out of the channel after the run was planned; ``last_error`` ``opted_out:<channel>``;
+``status`` has no CHECK constraint, so this state needed no migration). Every message sent (and every
 call task created) is archived in ``message_archive`` with its content, time, channel, customer id,
 provider id and a masked recipient. ``delivery_lease`` holds the one worker lease of a SQLite store.
 """
@@ -35,7 +37,7 @@ from panhuo.store.models import Base, now_shanghai
 
 __all__ = ["CALL_OUTCOMES", "OUTBOX_STATES", "CallTask", "DeliveryLease", "MessageArchive"]  # and `outbox` (module __getattr__)
 
-OUTBOX_STATES: tuple[str, ...] = ("pending", "sent", "dead", "tasked")
+OUTBOX_STATES: tuple[str, ...] = ("pending", "sent", "dead", "tasked", "suppressed")
 CALL_OUTCOMES: tuple[str, ...] = ("reached", "no_answer", "refused", "interested")
 
 def __getattr__(name: str) -> Table:

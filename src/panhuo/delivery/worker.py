@@ -10,9 +10,14 @@ One batch at a time (``delivery.batch`` rows, default 500):
    so only a dead (or stalled) worker's rows are reclaimed, never a slow batch's.
    SQLite: one worker at a time holds the ``delivery_lease`` row (renewed every batch); a second one
    is refused with the holder's name (``--follow`` waits for it instead).
-2. **look up** what the batch needs, set-based: phones (SMS) and advisors (calls) from the warehouse
+2. **honour opt-outs**: one query finds which of the batch's (customer, channel) pairs have an
+   ``opt_outs`` row (an SMS reply of T recorded by the callback endpoint while the run was being
+   delivered, say); those messages are not sent but ``suppressed`` (``last_error`` e.g.
+   ``opted_out:sms``), neither archived nor contact-logged. The run engine's consent guardrail only
+   sees opt-outs when a run is planned; this re-check stops the sends queued before it.
+3. **look up** what the batch needs, set-based: phones (SMS) and advisors (calls) from the warehouse
    ``customers`` table in one Parquet scan; the playbook's segment and the chosen tags for a webhook.
-3. **send** every message concurrently with asyncio: one pooled ``httpx.AsyncClient`` per provider
+4. **send** every message concurrently with asyncio: one pooled ``httpx.AsyncClient`` per provider
    (bearer token from the env var its settings name), a token bucket per provider
    (``rate_per_second``), at most ``concurrency`` requests in flight, the provider's ``timeout``.
    Timeouts, network errors, 5xx, 429 and malformed answers are retried with exponential backoff and
@@ -22,7 +27,7 @@ One batch at a time (``delivery.batch`` rows, default 500):
    idempotency key goes to the provider every time, so a resend after a crash is deduplicated there.
    Call channel messages are not sent: each becomes a call task for the customer's advisor, due on the
    next trading day after its send time.
-4. **record** the batch in one transaction: rows still pending are marked ``sent`` (provider id,
+5. **record** the batch in one transaction: rows still pending are marked ``sent`` (provider id,
    ``sent_at``) with their ``message_archive`` and ``contact_log`` rows (the frequency caps count them),
    ``dead`` (reason in ``last_error``), ``tasked`` or deferred. A row another worker finished meanwhile
    (after this worker's lease ran out) is left alone and counted as skipped: nothing is archived twice.
@@ -153,7 +158,8 @@ class TokenBucket:
 
 @dataclass
 class ChannelStats:
-    """Counts of one channel: messages sent, call tasks made, retries, dead letters, deferred, skipped."""
+    """Counts of one channel: messages sent, call tasks made, retries, dead letters, deferred, skipped,
+    and suppressed (the customer opted out of the channel after the run was planned)."""
 
     sent: int = 0
     tasked: int = 0
@@ -161,6 +167,7 @@ class ChannelStats:
     dead: int = 0
     deferred: int = 0
     skipped: int = 0
+    suppressed: int = 0
 
 
 @dataclass
@@ -185,8 +192,12 @@ class DeliverySummary:
         return sum(s.dead for s in self.channels.values())
 
     @property
+    def suppressed(self) -> int:
+        return sum(s.suppressed for s in self.channels.values())
+
+    @property
     def done(self) -> int:
-        return sum(s.sent + s.tasked + s.dead for s in self.channels.values())
+        return sum(s.sent + s.tasked + s.dead + s.suppressed for s in self.channels.values())
 
 
 @dataclass
@@ -210,7 +221,7 @@ class DeliveryWorker:
 
     ``clock`` gives "now" (aware, Shanghai); ``env`` the environment credentials are read from;
     ``on_progress(channel, outcome)`` is called per finished message (outcome: sent, tasked, dead,
-    deferred, skipped).
+    deferred, skipped, suppressed).
     """
 
     def __init__(
@@ -447,6 +458,9 @@ class DeliveryWorker:
                              summary: DeliverySummary) -> None:
         beat = asyncio.create_task(self._heartbeat([m.id for m in batch]))
         try:
+            batch = self._suppress_opted_out(batch, summary)
+            if not batch:
+                return
             self._lookup(batch)
             calls = [m for m in batch if m.channel == "call"]
             sends = [m for m in batch if m.channel != "call"]
@@ -584,6 +598,46 @@ class DeliveryWorker:
                 s.execute(update(o).where(oid).values(
                     attempts=bindparam("n"), last_error=bindparam("err"), send_after=bindparam("at"),
                     claimed_by=None, lease_until=None), deferred)
+
+    def _opted_out(self, batch: Sequence[Message]) -> set[tuple[str, str]]:
+        """The batch's (customer, channel) pairs with an opt-out: one query for the whole batch."""
+        from panhuo.delivery.events import OptOut
+
+        customers = list(dict.fromkeys(m.customer_id for m in batch))
+        channels = list(dict.fromkeys(m.channel for m in batch))
+        with self.store.session() as s:
+            rows = s.execute(select(OptOut.customer_id, OptOut.channel)
+                             .where(OptOut.customer_id.in_(customers), OptOut.channel.in_(channels))).all()
+        return {(r[0], r[1]) for r in rows}
+
+    def _suppress_opted_out(self, batch: list[Message], summary: DeliverySummary) -> list[Message]:
+        """Mark the messages whose customer opted out of their channel ``suppressed`` (one transaction);
+        returns the rest. Nothing is sent, archived or contact-logged for them."""
+        opted = self._opted_out(batch)
+        if not opted:
+            return batch
+        stop = [m for m in batch if (m.customer_id, m.channel) in opted]
+        now = self.clock()
+        o = outbox
+        done = []
+        with self.store.session() as s:
+            live = self._still_pending(s, [m.id for m in stop])
+            for m in stop:
+                stats = summary.of(m.channel)
+                if m.id not in live:
+                    stats.skipped += 1
+                    self._progress(m.channel, "skipped")
+                    continue
+                done.append({"oid": m.id, "err": f"opted_out:{m.channel}"})
+                stats.suppressed += 1
+                self._progress(m.channel, "suppressed")
+            if done:
+                s.execute(update(o).where(o.c.id == bindparam("oid")).values(
+                    status="suppressed", last_error=bindparam("err"), finished_at=now, claimed_by=None,
+                    lease_until=None), done)
+        if done:
+            log.info("%d message(s) not sent: the customer opted out of the channel", len(done))
+        return [m for m in batch if (m.customer_id, m.channel) not in opted]
 
     def _make_call_tasks(self, calls: Sequence[Message], summary: DeliverySummary) -> None:
         """Call channel messages become call tasks for the advisor, due on the next trading day (one transaction)."""

@@ -1,0 +1,93 @@
+"""An opt-out arriving mid-run stops later sends to that customer on that channel (issue 6, item 6).
+
+SQLite and PostgreSQL. The worker delivers to the provider simulator (:class:`SimServer`) in small
+batches; after the first batches a signed SMS reply of ``T`` reaches the callback endpoint
+(:class:`CallbackServer`), then the worker continues: the customer's later SMS are ``suppressed``
+(``opted_out:sms``), never at the simulator, archived or contact-logged; their app push and every
+other customer's messages are sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from panhuo.delivery.callbacks import CallbackServer
+from panhuo.delivery.channels import sign
+from panhuo.delivery.models import MessageArchive, outbox
+from panhuo.delivery.sim import SimServer
+from panhuo.delivery.worker import DeliveryWorker
+from panhuo.runs.models import ContactLog
+from panhuo.store import open_store
+from tests.delivery.conftest import ENV, TOKEN, deliver_ws, seed_outbox, write_customers
+
+__all__: list[str] = []
+
+SECRET = "optout-secret"
+
+
+def _rows(ws, stmt):
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            return s.execute(stmt).all()
+    finally:
+        store.dispose()
+
+
+def test_an_sms_opt_out_mid_run_stops_the_customers_later_sms(tmp_path: Path, store_url: str) -> None:
+    ws = deliver_ws(tmp_path / "ws", store_url, "http://127.0.0.1:9", batch=2)
+    write_customers(ws, [{"customer_id": c, "phone": f"1380000000{i}", "advisor_id": "a"}
+                         for i, c in enumerate(("c0", "c1", "c2"))])
+    # c1 gets an SMS in the first batch, then three more (separate runs) and an app push later on
+    first = seed_outbox(ws, [("c1", "sms"), ("c0", "sms")], run_key="r1")
+    later = [(c, "sms") for c in ("c1", "c2", "c0")]
+    for k in range(2, 5):
+        seed_outbox(ws, later, run_key=f"r{k}")
+    seed_outbox(ws, [("c1", "app_push")], run_key="r5")
+    total = 2 + 3 * 3 + 1
+
+    with CallbackServer(ws, SECRET) as cb, SimServer(token=TOKEN) as sim:
+        ws = deliver_ws(tmp_path / "ws", store_url, sim.url, batch=2)
+        one = DeliveryWorker(ws, env=ENV, worker_id="w1").run(max_batches=1)
+        assert one.sent == 2 and one.suppressed == 0
+        assert sim.stats()["delivered"] == {"sms": 2, "app_push": 0, "wechat": 0}
+
+        # c1 replies T to the SMS it got: the callback endpoint records the opt-out
+        raw = json.dumps({"event": "reply", "channel": "sms", "phone": "13800000001", "text": "T",
+                          "at": "2026-11-25T10:00:00+08:00"}).encode()
+        r = httpx.post(cb.url, content=raw, timeout=10,
+                       headers={"Content-Type": "application/json", "X-Panhuo-Signature": sign(SECRET, raw)})
+        assert r.status_code == 200, r.text
+
+        rest = DeliveryWorker(ws, env=ENV, worker_id="w1").run()
+        stats = sim.stats()
+
+    assert rest.suppressed == 3 and rest.of("sms").suppressed == 3
+    assert rest.sent == total - 2 - 3  # c0's and c2's SMS and c1's app push
+    assert stats["delivered"] == {"sms": 2 + 6, "app_push": 1, "wechat": 0}
+    assert stats["requests"] == 2 + 6 + 1  # nothing of c1's later SMS reached the provider
+
+    by_status = {(cid, ch, st, err) for cid, ch, st, err in _rows(ws, select(
+        outbox.c.customer_id, outbox.c.channel, outbox.c.status, outbox.c.last_error))}
+    assert ("c1", "sms", "sent", None) in by_status  # the SMS before the reply stays sent
+    c1_sms = [row for row in _rows(ws, select(outbox.c.idempotency_key, outbox.c.status, outbox.c.last_error,
+                                              outbox.c.provider_id, outbox.c.finished_at)
+                                   .where(outbox.c.customer_id == "c1", outbox.c.channel == "sms"))]
+    assert sorted((st, err) for _, st, err, _, _ in c1_sms) == [("sent", None)] + [("suppressed", "opted_out:sms")] * 3
+    assert all(pid is None and fin is not None for k, st, _, pid, fin in c1_sms if st == "suppressed")
+    assert first[0] in {k for k, st, *_ in c1_sms if st == "sent"}
+    assert {(ch, st) for cid, ch, st, _ in by_status if cid == "c1" and ch == "app_push"} == {("app_push", "sent")}
+    assert {st for cid, _, st, _ in by_status if cid != "c1"} == {"sent"}
+
+    # never archived or contact-logged as sent: the frequency caps see only what went out
+    archived = dict(_rows(ws, select(MessageArchive.customer_id, func.count()).where(MessageArchive.channel == "sms")
+                          .group_by(MessageArchive.customer_id)))
+    assert archived == {"c0": 4, "c1": 1, "c2": 3}
+    contacts = dict(_rows(ws, select(ContactLog.customer_id, func.count()).where(ContactLog.channel == "sms")
+                          .group_by(ContactLog.customer_id)))
+    assert contacts == {"c0": 4, "c1": 1, "c2": 3}
+    assert _rows(ws, select(func.count()).select_from(outbox).where(outbox.c.status == "pending"))[0][0] == 0
