@@ -42,6 +42,17 @@ def test_demo_runs_from_an_empty_directory(tmp_path):
     assert "Live playbooks at 2026-11-24" in flat
     assert flat.count("added by demo-ops, approved by demo-compliance, live") == 2
     assert "after benefit" in flat and "outbox sample of" in flat
+    # step 7 delivered both runs through the provider simulator on loopback: a summary line per channel
+    assert "deliver through the provider simulator on loopback" in flat
+    lines = {ch: tuple(int(n) for n in counts) for ch, *counts in re.findall(
+        r"delivered (\w+): sent (\d+), dead (\d+), tasked (\d+), opted out (\d+), deferred (\d+)", flat)}
+    assert lines["call"][0] == 0 and lines["call"][2] > 0  # the advisor-call playbook's messages became tasks
+    assert sum(sent for ch, (sent, *_) in lines.items() if ch != "call") > 0
+    assert all(dead == deferred == 0 for _, dead, _, _, deferred in lines.values())
+    sample = re.search(r"archive sample: (\w+) via sim to (\S+) at", flat)
+    assert sample is not None
+    if sample.group(1) == "sms":
+        assert re.fullmatch(r"1\d\d\*{4}\d{4}", sample.group(2))  # the phone masked
     import sqlite3
 
     db = sqlite3.connect(tmp_path / ".panhuo" / "panhuo.db")
@@ -49,6 +60,11 @@ def test_demo_runs_from_an_empty_directory(tmp_path):
     assert runs == {"rescue-effective-to-sleeping": "done", "advisor-call-high-value-sleeping": "done"}
     sends = db.execute("SELECT count(*), count(DISTINCT idempotency_key) FROM outbox WHERE content LIKE '{%'").fetchone()
     assert sends[0] == sends[1] == db.execute("SELECT sum(sends) FROM runs").fetchone()[0]
+    status = dict(db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    assert status == {k: v for k, v in {"sent": sum(v[0] for v in lines.values()),
+                                         "tasked": lines["call"][2]}.items() if v}
+    assert db.execute("SELECT count(*) FROM call_tasks").fetchone()[0] == lines["call"][2]
+    assert db.execute("SELECT count(*) FROM message_archive").fetchone()[0] == sends[0]
     db.close()
     html = tmp_path / ".panhuo" / "reports" / "overview-2026-11-24.html"
     text = html.read_text(encoding="utf-8")

@@ -5,7 +5,9 @@ summary on the terminal -> tags -> BG/NBD scores (train + apply) -> tiers (分�
 the reactivation propensity model when this panhuo has it -> two starter playbooks written by an
 operator, approved by a compliance user (four eyes) and put live, then ``run --due`` at 10:30 on the
 as-of day (the funnel of each: candidates -> each guardrail -> holdout -> content -> benefit -> sends,
-into the outbox) -> self-contained HTML overview in ``<workspace>/reports/`` with status, tiers,
+into the outbox) -> delivery of those runs through the provider simulator started in-process on
+loopback (the worker's ``--once``: SMS, app push and WeChat sent to it, the advisor-call playbook's
+messages made call tasks; the per-channel summary and one masked archive row printed) -> self-contained HTML overview in ``<workspace>/reports/`` with status, tiers,
 P(alive) and expected-trading-days distributions (and the propensity calibration and feature importance).
 Later stages extend this command; it stays one command.
 """
@@ -55,7 +57,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
     day = as_of or default_as_of()
     folder = data or ws.root / "demo-data"
     t0 = time.perf_counter()
-    console.rule(f"[bold]1/7 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
+    console.rule(f"[bold]1/8 generate[/] a synthetic brokerage: {customers:,} customers, seed {seed}, as of {day}")
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
@@ -67,7 +69,7 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         rows = generate_brokerage(folder, customers=customers, seed=seed, as_of=day, progress=note)
     console.print(", ".join(f"{k} {v:,}" for k, v in rows.items()))
 
-    console.rule("[bold]2/7 ingest[/] with full contract validation")
+    console.rule("[bold]2/8 ingest[/] with full contract validation")
     con = connect(ws.settings.engine, ws.tmp_dir)
     with progress_bar() as bar:
         itasks: dict[str, int] = {}
@@ -81,27 +83,30 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
         plan = ingest(ws, folder, con=con, progress=inote)
     console.print(f"load {plan.manifest.load_id}: {sum(plan.rows.values()):,} rows in {plan.manifest.seconds:.1f} s")
 
-    console.rule("[bold]3/7 account status[/] (effective / sleeping / dormant / new_empty) with history")
+    console.rule("[bold]3/8 account status[/] (effective / sleeping / dormant / new_empty) with history")
     with progress_bar() as bar:
         result = compute_status(ws, con, day, backfill=True, progress=status_progress(bar))
     summary = summarize(ws, con, day)
     print_summary(summary, result)
-    console.rule("[bold]4/7 tags[/] (every tag of every customer, stored as a dated snapshot)")
+    console.rule("[bold]4/8 tags[/] (every tag of every customer, stored as a dated snapshot)")
     from panhuo.cli.tags import print_summary_line, tags_progress
     from panhuo.tags import compute_tags
 
     with progress_bar() as bar:
         print_summary_line(compute_tags(ws, con, day, progress=tags_progress(bar)))
 
-    console.rule("[bold]5/7 scores and tiers[/] (BG/NBD P(alive), expected trading days; 分层)")
+    console.rule("[bold]5/8 scores and tiers[/] (BG/NBD P(alive), expected trading days; 分层)")
     _scores(ws, con, day)
     tiers = _tiers(ws, con, day)
     extra = _propensity(ws, con, day)
 
-    console.rule("[bold]6/7 playbooks[/] (written by demo-ops, approved by demo-compliance, run --due)")
+    console.rule("[bold]6/8 playbooks[/] (written by demo-ops, approved by demo-compliance, run --due)")
     _playbooks(ws, day)
 
-    console.rule("[bold]7/7 overview[/]")
+    console.rule("[bold]7/8 deliver[/] through the provider simulator on loopback (deliver --once)")
+    _deliver(ws)
+
+    console.rule("[bold]8/8 overview[/]")
     path = write_overview(ws, con, day, summary=summary, tiers=tiers, propensity=extra)
     console.print(f"HTML overview (offline, zh-CN): [bold]{path}[/]")
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; workspace {ws.root}")
@@ -180,6 +185,72 @@ def _sample_messages(ws: Workspace, run_ids: list[int]) -> None:
                 if m is not None:
                     console.print(f"outbox sample of {m.playbook_id} ({m.channel}, benefit {m.benefit_id}): "
                                   f"{m.content}", highlight=False)
+    finally:
+        store.dispose()
+
+
+def _deliver(ws: Workspace) -> None:
+    """Deliver the demo's outbox through the provider simulator, started in-process on loopback.
+
+    The workspace's providers point at the simulator for this step only (the settings file is not
+    changed); its bearer token is made up here and handed to the worker as its environment. The
+    worker drains what is due (``deliver --once``), with the demo's clock at the latest send time so
+    messages the runs scheduled for later in the as-of day are due too. Prints one line per channel
+    and one archive row (the recipient masked).
+    """
+    import dataclasses
+    import secrets
+
+    from sqlalchemy import func, select
+
+    from panhuo.config import DeliveryProvider
+    from panhuo.delivery.models import MessageArchive
+    from panhuo.delivery.sim import SimServer
+    from panhuo.delivery.worker import DeliveryWorker
+    from panhuo.runs.models import OutboxMessage
+    from panhuo.store import open_store
+    from panhuo.store.models import now_shanghai
+
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            latest = s.execute(select(func.max(OutboxMessage.send_after))
+                               .where(OutboxMessage.status == "pending")).scalar_one_or_none()
+        if latest is None:
+            console.print("nothing in the outbox to deliver")
+            return
+        token = secrets.token_hex(16)
+        with SimServer(token=token) as sim:
+            d = ws.settings.delivery
+            names = sorted({p for p in d.channels.values() if p in d.providers})
+            providers = {**d.providers, **{n: DeliveryProvider(base_url=sim.url, token_env="PANHUO_DEMO_SIM_TOKEN",
+                                                              timeout=5.0, rate_per_second=5000, concurrency=32,
+                                                              max_attempts=3) for n in names}}
+            settings = ws.settings.model_copy(update={"delivery": d.model_copy(update={"providers": providers})})
+            demo_ws = dataclasses.replace(ws, settings=settings)
+
+            def clock() -> dt.datetime:
+                return max(now_shanghai(), latest)
+
+            worker = DeliveryWorker(demo_ws, store=store, worker_id="demo", env={"PANHUO_DEMO_SIM_TOKEN": token},
+                                    clock=clock)
+            with progress_bar(transient=True) as bar:
+                task = bar.add_task("delivering", total=worker.due_count())
+                worker.on_progress = lambda channel, outcome: bar.advance(task)
+                summary = worker.run()
+            stats = sim.stats()
+        console.print(f"provider simulator at {sim.url}: {summary.done:,} messages in {summary.seconds:.1f} s, "
+                      f"{sum(stats['delivered'].values()):,} delivered there", highlight=False)
+        for ch, c in sorted(summary.channels.items()):
+            console.print(f"delivered {ch}: sent {c.sent}, dead {c.dead}, tasked {c.tasked}, "
+                          f"opted out {c.suppressed}, deferred {c.deferred}", highlight=False)
+        with store.session() as s:
+            row = s.execute(select(MessageArchive).order_by((MessageArchive.channel != "sms"), MessageArchive.id)
+                            .limit(1)).scalar_one_or_none()
+            if row is not None:
+                console.print(f"archive sample: {row.channel} via {row.provider} to {row.recipient} at "
+                              f"{row.sent_at:%Y-%m-%d %H:%M:%S}, provider id {row.provider_id}: {row.content}",
+                              highlight=False)
     finally:
         store.dispose()
 
