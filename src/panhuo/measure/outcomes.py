@@ -8,7 +8,8 @@ For each assignment of a playbook's runs (treated, holdout, global control; oper
   the date of ``sent_at``), ``N`` = the playbook's ``method.success.within_trading_days`` (campaigns:
   ``window_days``, default 10). Trading days come from the workspace's trading calendar. The
   **pre-period** is the ``N`` trading days ending on the as-of date (the last trading day on or before
-  it), the same length, for CUPED.
+  it), the same length, for CUPED. A window is the span of dates from its first to its last trading
+  day: an event on a non-trading day inside it (a weekend login) counts.
 * ``login``: an ``app_events`` row with ``event = 'login'`` whose date (Asia/Shanghai wall time) is in
   the window; ``trade``: a ``trades`` row with ``trade_date`` in the window;
 * ``deposit``: some ``balances`` snapshot in the window has more cash than the customer's last snapshot
