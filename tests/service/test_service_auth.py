@@ -206,3 +206,14 @@ def test_sessions_expire(ws: Workspace) -> None:
         assert auth.session_user(s, new.session_id, now=new.expires_at) is None
         assert auth.session_user(s, "made-up") is None
     store.dispose()
+
+
+def test_an_api_key_has_no_session_to_end(ws: Workspace) -> None:
+    r = _cli(ws, "apikeys", "create", "ops-write", "--user", "ops", "--scope", "write", "--as", "root")
+    key = next(w for w in r.stdout.split() if w.startswith(auth.KEY_PREFIX))
+    with TestClient(create_app(ws), base_url="https://testserver") as c:
+        before = snapshot(ws)
+        r = c.delete("/api/v1/session", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 403 and "revoke" in r.json()["detail"]
+        assert snapshot(ws) == before
+        assert c.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
