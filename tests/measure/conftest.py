@@ -17,7 +17,7 @@ from panhuo.runs.engine import run_playbook
 from tests.runs.conftest import AS_OF, NOW, make_live, sqlite_ws  # noqa: F401  (fixture)
 from tests.status.conftest import make_load
 
-__all__ = ["AS_OF", "assigned", "balance", "login", "make_load", "ran_ws", "trade"]
+__all__ = ["AS_OF", "assigned", "balance", "customers", "login", "make_load", "ran_ws", "trade"]
 
 
 def trade(cid: str, day: str, commission_fen: int, cls: str = "stock") -> dict[str, Any]:
@@ -33,6 +33,10 @@ def login(cid: str, when: str, event: str = "login") -> dict[str, Any]:
 def balance(cid: str, day: str, cash_fen: int) -> dict[str, Any]:
     return {"customer_id": cid, "as_of": dt.date.fromisoformat(day), "cash_fen": cash_fen,
             "securities_value_fen": 0, "product_value_fen": 0}
+
+
+def customers(ids: list[str]) -> list[dict[str, Any]]:
+    return [{"customer_id": c, "open_date": dt.date(2020, 1, 6)} for c in ids]
 
 
 def assigned(ws: Workspace, grp: str | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from panhuo.calendar.service import calendar_for
 from panhuo.config import Workspace
 from panhuo.engines import connect
 from panhuo.measure.outcomes import MeasureError, campaign_outcomes, playbook_outcomes, window_for
-from tests.measure.conftest import assigned, balance, login, make_load, trade
+from tests.measure.conftest import assigned, balance, customers, login, make_load, trade
 
 __all__: list[str] = []
 
@@ -34,6 +34,7 @@ def test_outcomes_of_a_run(ran_ws: Workspace) -> None:
     a, b, c, d, e, f, g = ids[:7]
     make_load(
         ran_ws,
+        customers=customers(ids[:-1]),  # the last assigned customer is missing from the data
         trades=[trade(a, "2026-02-13", 500), trade(a, "2026-02-03", 250, "fund"), trade(a, "2026-02-04", 100, "bond"),
                 trade(b, "2026-02-24", 900),  # the 11th trading day after the run: outside
                 trade(f, "2026-01-20", 300)],  # pre-period
@@ -58,13 +59,14 @@ def test_outcomes_of_a_run(ran_ws: Workspace) -> None:
     assert rows[g]["back_to_effective"] and rows[g]["deposit"] and not rows[g]["pre_back_to_effective"]
     assert not rows[d]["back_to_effective"]  # 50 RMB is not an effective account
     assert all(r["closed"] and r["days_remaining"] == 0 for r in rows.values())
+    assert [c for c, r in rows.items() if not r["in_data"]] == [ids[-1]]
     assert {r["grp"] for r in rows.values()} <= {"treated", "holdout", "global_control"}
     assert len(out.runs) == 1 and out.runs[0]["closed"]
 
 
 def test_open_window_says_how_many_days_remain(ran_ws: Workspace) -> None:
     ids = assigned(ran_ws)
-    make_load(ran_ws, trades=[trade(ids[0], "2026-02-10", 500)])
+    make_load(ran_ws, customers=customers(ids), trades=[trade(ids[0], "2026-02-10", 500)])
     out = playbook_outcomes(ran_ws, _con(ran_ws), "test-wake")
     assert out.data_end == dt.date(2026, 2, 10)
     assert out.open_windows and out.open_windows[0]["days_remaining"] == 3  # 11, 12 and 13 February

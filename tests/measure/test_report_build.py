@@ -82,3 +82,13 @@ def test_open_rows_left_out_and_reported() -> None:
     item = build_report(_outcomes(rows))
     assert not item["final"] and item["pending"] == {"assignments": 1, "max_trading_days_remaining": 4}
     assert item["measured"] == len(rows) - 1 and item["groups"][0]["n_treated"] == 199
+
+
+def test_customers_missing_from_the_data_are_left_out() -> None:
+    rows = _world()
+    rows[0] = {**rows[0], "in_data": False}  # a treated converter of arm a
+    item = build_report(_outcomes(rows))
+    g = item["groups"][0]
+    assert item["missing_customers"] == 1 and g["n_treated"] == 199 and g["conversions"]["treated"] == 34
+    md = to_markdown({"generated_at": "now", "acquisition_cost_rmb": 1000.0, "items": [item]})
+    assert "1 assignment(s) name customers missing from the data" in md

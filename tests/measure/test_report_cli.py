@@ -9,7 +9,7 @@ from pathlib import Path
 
 from panhuo.config import Workspace
 from tests.conftest import PANHUO
-from tests.measure.conftest import assigned, balance, make_load, trade
+from tests.measure.conftest import assigned, balance, customers, make_load, trade
 
 __all__: list[str] = []
 
@@ -29,13 +29,15 @@ def test_report_json_and_markdown(ran_ws: Workspace, tmp_path: Path) -> None:
     assert treated and holdout
     # every other treated customer trades in the window (commission 12.34 RMB), one holdout customer does
     trades = [trade(c, "2026-02-05", 1234) for c in treated[::2]] + [trade(holdout[0], "2026-02-05", 1000)]
-    make_load(ran_ws, trades=trades, balances=[balance(treated[0], "2026-03-02", 0)])
+    make_load(ran_ws, customers=customers(assigned(ran_ws)), trades=trades,
+              balances=[balance(treated[0], "2026-03-02", 0)])
     done = _panhuo(ran_ws, "--format", "json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["format"] == "panhuo.report/1" and data["acquisition_cost_rmb"] == 1000.0
     (item,) = data["items"]
     assert item["kind"] == "playbook" and item["id"] == "test-wake" and item["final"] is True
+    assert item["missing_customers"] == 0
     assert item["windows"][0]["window_end"] == "2026-02-13"
     g = item["groups"][0]
     assert _GROUP_KEYS <= set(g)
@@ -58,7 +60,7 @@ def test_report_json_and_markdown(ran_ws: Workspace, tmp_path: Path) -> None:
 
 
 def test_report_open_window_and_errors(ran_ws: Workspace, tmp_path: Path) -> None:
-    make_load(ran_ws, trades=[trade(assigned(ran_ws)[0], "2026-02-10", 100)])
+    make_load(ran_ws, customers=customers(assigned(ran_ws)), trades=[trade(assigned(ran_ws)[0], "2026-02-10", 100)])
     done = _panhuo(ran_ws, "--format", "json")
     assert done.returncode == 0, done.stderr
     (item,) = json.loads(done.stdout)["items"]

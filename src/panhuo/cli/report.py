@@ -19,6 +19,7 @@ JSON format (``"format": "panhuo.report/1"``, stable; money in RMB as numbers ro
           "data_end": "2026-03-02",               # the data's last date
           "final": true,                          # false while any window is still open
           "assignments": 200, "measured": 200,    # rows in total, rows whose window is closed
+          "missing_customers": 0,                 # assigned customers absent from the data: left out
           "pending": {"assignments": 0, "max_trading_days_remaining": 0},
           "n_global_control": 0,
           "windows": [{"run_id": 1, "as_of": "2026-01-30", "window_start": "2026-02-02",

@@ -138,7 +138,8 @@ class Outcomes:
     """Per-row outcomes of one playbook or campaign, and the windows they were measured in.
 
     ``rows`` columns: run_id (campaigns: 0), customer_id, grp, arm, propensity (float, may be null for
-    a campaign), as_of, window_end, closed, days_remaining, login, trade, deposit, commission_fen,
+    a campaign), as_of, window_end, closed, days_remaining, in_data (the customer is in the load's
+    ``customers`` table; False: the outcomes are unknown, not zero), login, trade, deposit, commission_fen,
     pre_login, pre_trade, pre_deposit, pre_commission_fen, back_to_effective, pre_back_to_effective,
     success, pre_success.
     """
@@ -202,6 +203,13 @@ def _effective(a: ir.Table, b: ir.Table, threshold_fen: int, comparison: str) ->
                                   pre_back_to_effective=j._d.count(where=before))
 
 
+def _known(a: ir.Table, customers: ir.Table) -> ir.Table:
+    """Per ``_row``: 1 when the customer is in the load's ``customers`` table."""
+    c = customers.select(_c=customers.customer_id).distinct()
+    j = a.join(c, a.customer_id == c._c)
+    return j.group_by("_row").agg(in_data=j._c.count())
+
+
 def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], days: int,
                  cal: TradingCalendar | None = None) -> tuple[pa.Table, dict[dt.date, Window], dt.date | None]:
     """Outcomes of ``rows`` (run_id, customer_id, grp, arm, propensity, as_of) in ``days``-trading-day windows."""
@@ -243,6 +251,7 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], da
         "deposit": _deposits(a2, b, "as_of", "w_start", "w_end", "deposit"),
         "pre_deposit": _deposits(a2, b, "_pre_base", "p_start", "p_end", "pre_deposit"),
         "back_to_effective": _effective(a, b, threshold, rules.effective_comparison),
+        "in_data": _known(a, wh.table(con, "customers")),
     }
     found: dict[int, dict[str, Any]] = {}
     for part in parts.values():
@@ -255,7 +264,7 @@ def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], window
             end: dt.date | None, cal: TradingCalendar) -> pa.Table:
     remaining = {d: w.remaining(cal, end) for d, w in windows.items()}
     out: dict[str, list[Any]] = {k: [] for k in (
-        "run_id", "customer_id", "grp", "arm", "propensity", "as_of", "window_end", "closed", "days_remaining",
+        "run_id", "customer_id", "grp", "arm", "propensity", "as_of", "window_end", "closed", "days_remaining", "in_data",
         "login", "trade", "deposit", "commission_fen", "pre_login", "pre_trade", "pre_deposit",
         "pre_commission_fen", "back_to_effective", "pre_back_to_effective")}
     for r in base:
@@ -265,7 +274,7 @@ def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], window
             "run_id": r["run_id"], "customer_id": r["customer_id"], "grp": r["grp"], "arm": r["arm"],
             "propensity": r["propensity"], "as_of": r["as_of"], "window_end": windows[r["as_of"]].end,
             "closed": rem == 0,
-            "days_remaining": rem,
+            "days_remaining": rem, "in_data": bool(f.get("in_data") or 0),
             "login": bool(f.get("login") or 0), "trade": bool(f.get("trade") or 0),
             "deposit": bool(f.get("deposit") or 0), "commission_fen": int(f.get("commission_fen") or 0),
             "pre_login": bool(f.get("pre_login") or 0), "pre_trade": bool(f.get("pre_trade") or 0),
@@ -279,6 +288,7 @@ def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], window
     schema = pa.schema([("run_id", pa.int64()), ("customer_id", pa.string()), ("grp", pa.string()),
                         ("arm", pa.string()), ("propensity", pa.float64()), ("as_of", pa.date32()),
                         ("window_end", pa.date32()), ("closed", pa.bool_()), ("days_remaining", pa.int64()),
+                        ("in_data", pa.bool_()),
                         ("login", pa.bool_()), ("trade", pa.bool_()), ("deposit", pa.bool_()),
                         ("commission_fen", pa.int64()), ("pre_login", pa.bool_()), ("pre_trade", pa.bool_()),
                         ("pre_deposit", pa.bool_()), ("pre_commission_fen", pa.int64()),

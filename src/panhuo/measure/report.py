@@ -10,9 +10,13 @@ Comparisons: per arm, the treated customers of that arm against every holdout cu
 programme view is not built yet). A customer assigned in several runs counts once per run (runs are
 treated as independent samples). Tier is ``"all"`` for now: per-tier breakdown is not built yet.
 
+Assignments whose customer is not in the load's ``customers`` table have unknown outcomes: they are
+counted in ``missing_customers`` and left out, never counted as non-conversions.
+
 Weights: each row's logged propensity (the probability of its group and arm). For ``arm = "all"``
 a treated row's weight uses the probability of being treated at all, ``1 - the run's holdout
-propensity`` (the run's holdout share), since the arms are pooled.
+propensity`` (the run's holdout share), since the arms are pooled; a campaign's rows keep their own
+logged propensity (contact_history's is the probability of the row's group).
 """
 
 from __future__ import annotations
@@ -111,14 +115,17 @@ def _compare(treated: list[dict[str, Any]], holdout: list[dict[str, Any]], all_a
 def build_report(outcomes: Outcomes, *, acquisition_cost: Decimal = Decimal("1000.00"),
                  costs: dict[tuple[int, str], int] | None = None) -> dict[str, Any]:
     """One report item (a playbook or a campaign): windows, and per arm (tier ``all``) the increments."""
-    rows = outcomes.rows.to_pylist()
+    every = outcomes.rows.to_pylist()
+    rows = [r for r in every if r.get("in_data") is not False]
+    missing = len(every) - len(rows)
     closed = [r for r in rows if r["closed"]]
     open_rows = [r for r in rows if not r["closed"]]
     hold = [r for r in closed if r["grp"] == "holdout"]
     treated = [r for r in closed if r["grp"] == "treated"]
     hold_prop: dict[int, float] = {}
-    for r in hold:
-        hold_prop.setdefault(r["run_id"], r["propensity"])
+    if outcomes.kind == "playbook":  # a run's holdout share is one number; campaigns log each row's own
+        for r in hold:
+            hold_prop.setdefault(r["run_id"], r["propensity"])
     by_arm: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in treated:
         by_arm[r["arm"] or "default"].append(r)
@@ -143,7 +150,8 @@ def build_report(outcomes: Outcomes, *, acquisition_cost: Decimal = Decimal("100
         "window_trading_days": outcomes.window_days,
         "data_end": iso(outcomes.data_end),
         "final": not open_rows and bool(closed),
-        "assignments": len(rows),
+        "assignments": len(every),
+        "missing_customers": missing,
         "measured": len(closed),
         "pending": {"assignments": len(open_rows), "max_trading_days_remaining": remaining},
         "n_global_control": sum(1 for r in closed if r["grp"] == "global_control"),
@@ -167,6 +175,9 @@ def to_markdown(report: dict[str, Any]) -> str:
                   f"Success: {item['success_event']} within {item['window_trading_days']} trading days; "
                   f"data up to {item['data_end']}; {item['measured']} of {item['assignments']} assignments measured; "
                   f"{item['n_global_control']} in the global control group (not compared here).", ""]
+        if item["missing_customers"]:
+            lines += [f"{item['missing_customers']} assignment(s) name customers missing from the data: their "
+                      "outcomes are unknown and they are left out.", ""]
         if item["pending"]["assignments"]:
             lines += [f"**Not final**: {item['pending']['assignments']} assignment(s) are in windows still open "
                       f"(up to {item['pending']['max_trading_days_remaining']} trading day(s) remain); they are "
