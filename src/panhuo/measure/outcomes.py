@@ -378,7 +378,9 @@ def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, wind
                       event: str = "trade") -> Outcomes:
     """Outcomes of a past campaign's ``contact_history`` rows; the window starts after each row's sent date.
 
-    A null propensity is taken as the row's group share within the campaign (a simple random split).
+    contact_history's ``propensity`` is the chance of being treated (DESIGN.md section 3): a holdout row's
+    weight uses ``1 - propensity``, the probability of its own group. A null propensity is taken as
+    the row's group share within the campaign (a simple random split).
     """
     wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
     if not wh.has_table("contact_history"):
@@ -394,7 +396,8 @@ def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, wind
     shares = {g: sum(1 for r in got if r["grp"] == g) / len(got) for g in {r["grp"] for r in got}}
     rows = [{"run_id": 0, "customer_id": r["customer_id"], "grp": r["grp"],
              "arm": (r["benefit"] or None) if r["grp"] == "treated" else None,
-             "propensity": r["propensity"] if r["propensity"] is not None else shares[r["grp"]],
+             "propensity": shares[r["grp"]] if r["propensity"] is None
+             else r["propensity"] if r["grp"] == "treated" else 1.0 - r["propensity"],
              "as_of": _as_date(r["sent"])} for r in got]
     if event not in MEASURED_EVENTS:
         raise MeasureError(f"success event {event!r} is not measured yet: panhuo measures {', '.join(MEASURED_EVENTS)}")
