@@ -18,7 +18,9 @@ For each assignment of a playbook's runs (treated, holdout, global control; oper
   on a purchase before the next snapshot does not;
 * ``commission_fen``: the stock and fund commission (股基手续费) in the window, the sum of the
   ``trades.commission`` column (integer fen, exact) over ``asset_class in ('stock', 'fund')``, as the
-  commission tags sum it (``panhuo.tags.trading``);
+  commission tags sum it (``panhuo.tags.trading``). That column is what DESIGN.md section 7's rule
+  (two-sided trading value x the customer's own net rate, with the minimum charge) charged trade by
+  trade, so it is summed, not recomputed with a rate;
 * ``back_to_effective``: some ``balances`` snapshot in the window has total assets (cash + securities +
   products) at or above the effective threshold of the status rule (``status.effective_min_assets``
   with ``status.effective_comparison``), i.e. the account is effective (有效户) again by the status
