@@ -25,7 +25,7 @@ from panhuo.cli._common import console, err_console, parse_date_option, workspac
 from panhuo.cli._store import AsUser, store
 from panhuo.config import Workspace
 from panhuo.playbooks.errors import PlaybookError
-from panhuo.playbooks.loader import LoadedPlaybook, load_playbook, review_playbook
+from panhuo.playbooks.loader import LoadedPlaybook, checked_in_workspace, load_playbook
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -73,18 +73,7 @@ def _existing_workspace() -> Workspace | None:
 
 def _checked(file: Path, ws: Workspace | None, as_of: str | None) -> LoadedPlaybook:
     """Load ``file`` and run every check; PlaybookError lists every issue (file, line, field)."""
-    from panhuo.benefits import load_catalogue
-    from panhuo.store.models import now_shanghai
-
-    loaded = load_playbook(file)
-    day = parse_date_option(as_of) if as_of else now_shanghai().date()
-    issues = review_playbook(
-        loaded, catalogue=load_catalogue(ws), content_settings=ws.settings.content if ws else None,
-        templates_dir=ws.root / "templates" if ws else None, as_of=day,
-        benefit_risk=dict(ws.settings.runs.benefit_risk) if ws else None)
-    if issues:
-        raise PlaybookError(issues)
-    return loaded
+    return checked_in_workspace(load_playbook(file), ws, parse_date_option(as_of) if as_of else None)
 
 
 @playbook_app.command("validate")

@@ -33,6 +33,7 @@ __all__ = [
     "content_hash",
     "known_fields",
     "load_playbook",
+    "checked_in_workspace",
     "review_playbook",
     "validate_playbook",
 ]
@@ -196,6 +197,23 @@ def _benefit_review(loaded: LoadedPlaybook, catalogue: Any, as_of: dt.date | Non
                                                            f"offer needs purpose: product (not {spec.purpose}) so "
                                                            "it is reviewed as product marketing"))
     return issues
+
+
+def checked_in_workspace(loaded: LoadedPlaybook, ws: Any = None, as_of: dt.date | None = None) -> LoadedPlaybook:
+    """``loaded`` after every check against workspace ``ws`` (its benefit catalogue, content settings,
+    templates and product risk ratings; the defaults when ``ws`` is None), as of ``as_of`` (default:
+    today in Asia/Shanghai). Raises PlaybookError listing every issue. ``panhuo playbook validate|add``
+    and the API's ``POST /api/v1/playbooks`` call this, so both refuse the same playbooks."""
+    from panhuo.benefits import load_catalogue
+    from panhuo.store.models import now_shanghai
+
+    issues = review_playbook(
+        loaded, catalogue=load_catalogue(ws), content_settings=ws.settings.content if ws else None,
+        templates_dir=ws.root / "templates" if ws else None, as_of=as_of or now_shanghai().date(),
+        benefit_risk=dict(ws.settings.runs.benefit_risk) if ws else None)
+    if issues:
+        raise PlaybookError(issues)
+    return loaded
 
 
 def review_playbook(

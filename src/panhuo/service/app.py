@@ -345,18 +345,10 @@ def create_app(workspace: "Workspace", *, cookie_secure: bool = True) -> FastAPI
 
     def _checked(text: str, source: str) -> Any:
         """Validate and review the text exactly as ``panhuo playbook add`` does; PlaybookError lists every issue."""
-        from panhuo.benefits import load_catalogue
-        from panhuo.playbooks.loader import LoadedPlaybook, review_playbook, validate_playbook
-        from panhuo.store.models import now_shanghai
+        from panhuo.playbooks.loader import LoadedPlaybook, checked_in_workspace, validate_playbook
 
-        loaded = LoadedPlaybook(spec=validate_playbook(text, source), text=text, source=source)
-        issues = review_playbook(
-            loaded, catalogue=load_catalogue(workspace), content_settings=workspace.settings.content,
-            templates_dir=workspace.root / "templates", as_of=now_shanghai().date(),
-            benefit_risk=dict(workspace.settings.runs.benefit_risk))
-        if issues:
-            raise PlaybookError(issues)
-        return loaded
+        return checked_in_workspace(LoadedPlaybook(spec=validate_playbook(text, source), text=text, source=source),
+                                    workspace)
 
     @app.post(f"{API}/playbooks", response_model=PlaybookDetailOut, status_code=201,
               responses={**_ERRORS, 409: {"model": ErrorOut}, 422: {"model": InvalidOut}}, tags=["playbooks"])
