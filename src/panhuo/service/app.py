@@ -207,31 +207,21 @@ def create_app(workspace: "Workspace", *, cookie_secure: bool = True) -> FastAPI
     async def _throttled(_r: Request, exc: auth.Throttled) -> JSONResponse:
         return _err(429, str(exc), {"Retry-After": str(int(auth.THROTTLE_WINDOW.total_seconds()))})
 
-    @app.exception_handler(auth.LoginFailed)
-    async def _login_failed(_r: Request, exc: auth.LoginFailed) -> JSONResponse:
-        return _err(401, str(exc))
+    def _plain(status: int) -> Any:
+        async def handler(_r: Request, exc: Exception) -> JSONResponse:
+            return _err(status, str(exc))
+        return handler
 
-    @app.exception_handler(AccessDenied)
-    async def _denied(_r: Request, exc: AccessDenied) -> JSONResponse:
-        return _err(403, str(exc))
-
-    @app.exception_handler(_NotFound)
-    async def _not_found(_r: Request, exc: _NotFound) -> JSONResponse:
-        return _err(404, str(exc))
+    # the most specific class of an exception picks its handler (Starlette walks the MRO)
+    for exc_type, status in ((auth.LoginFailed, 401), (AccessDenied, 403), (_NotFound, 404),
+                             (LifecycleError, 409), (StoreError, 400)):
+        app.add_exception_handler(exc_type, _plain(status))
 
     @app.exception_handler(PlaybookError)
     async def _invalid(_r: Request, exc: PlaybookError) -> JSONResponse:
         issues = [{"file": i.file, "line": i.line, "field": i.field, "reason": i.reason} for i in exc.issues]
         return JSONResponse({"detail": f"{len(issues)} issue(s) in the playbook: nothing stored", "issues": issues},
                             status_code=422)
-
-    @app.exception_handler(LifecycleError)
-    async def _conflict(_r: Request, exc: LifecycleError) -> JSONResponse:
-        return _err(409, str(exc))
-
-    @app.exception_handler(StoreError)
-    async def _bad(_r: Request, exc: StoreError) -> JSONResponse:
-        return _err(400, str(exc))
 
     # -------------------------------------------------------- authentication
 
