@@ -198,7 +198,10 @@ def test_sigkilled_workers_deliver_every_message_exactly_once(tmp_path: Path, pg
     assert set(status) <= {"sent", "dead"} and len(got) == N and leased == 0, status
     assert sorted(r.idempotency_key for r in got) == sorted(keys)
     # exactly once at the simulator: its delivered keys are the sent rows' keys, each delivered once
-    assert st["unique_keys"] == len(sent)
+    receipted = {e["provider_id"] for e in events if e.get("event") == "delivered"}
+    assert st["unique_keys"] == len(sent), [
+        (r.channel, r.status, r.last_error, _fate(r.channel, r.idempotency_key))
+        for r in got if r.status != "sent" and _provider_id(r.channel, r.idempotency_key) in receipted]
     assert sum(st["delivered"].values()) == st["unique_keys"] and sum(st["undelivered"].values()) == 0
     assert {ch: n for ch, n in st["delivered"].items() if n} == {
         ch: sum(1 for r in sent if r.channel == ch) for ch in channels if any(r.channel == ch for r in sent)}
