@@ -31,6 +31,9 @@ One batch at a time (``delivery.batch`` rows, default 500):
    ``sent_at``) with their ``message_archive`` and ``contact_log`` rows (the frequency caps count them),
    ``dead`` (reason in ``last_error``), ``tasked`` or deferred. A row another worker finished meanwhile
    (after this worker's lease ran out) is left alone and counted as skipped: nothing is archived twice.
+   One exception: a message the provider *accepted* is recorded ``sent`` even when this worker lost
+   its claim, if the row is not sent yet (still pending elsewhere, or made a dead letter by a worker
+   whose concurrent request for the same key was refused): the provider's acceptance is the truth.
 
 Credentials are read once when the worker is made: a provider's missing variable is a DeliveryError
 naming it, before anything is claimed.
@@ -542,6 +545,13 @@ class DeliveryWorker:
             q = q.with_for_update()
         return set(s.execute(q).scalars())
 
+    def _not_yet_sent(self, s: Session, ids: list[int]) -> set[int]:
+        # pending under another worker's claim, or already a dead letter: not sent, not archived yet
+        q = select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status.in_(("pending", "dead")))
+        if self._pg:
+            q = q.with_for_update()
+        return set(s.execute(q).scalars())
+
     def _progress(self, channel: str, outcome: str) -> None:
         if self.on_progress is not None:
             self.on_progress(channel, outcome)
@@ -554,6 +564,12 @@ class DeliveryWorker:
         archive, contacts = [], []
         with self.store.session() as s:
             live = self._still_pending(s, [x.message.id for x in outcomes])
+            # The provider accepted a message this worker no longer holds (its lease ran out while it was
+            # sending and another worker reclaimed it, which may even have got a permanent refusal for the
+            # same key): an accepted send is the truth, so it is recorded as sent unless already sent.
+            lost = [x.message.id for x in outcomes if x.result.ok and x.message.id not in live]
+            if lost:
+                live |= self._not_yet_sent(s, lost)
             for x in outcomes:
                 m, stats = x.message, summary.of(x.message.channel)
                 stats.retried += x.retried
