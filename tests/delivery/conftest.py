@@ -79,6 +79,16 @@ def seed_outbox(ws: Workspace, rows: Sequence[tuple[str, str]], *, send_after: d
     return keys
 
 
+def store_rows(ws: Workspace, stmt) -> list:
+    """All rows of one query against the workspace's store (opened and disposed here)."""
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            return s.execute(stmt).all()
+    finally:
+        store.dispose()
+
+
 def write_customers(ws: Workspace, rows: Sequence[dict]) -> None:
     """A warehouse load holding only ``customers`` (customer_id, phone, advisor_id)."""
     wh = Warehouse(ws.warehouse_dir)

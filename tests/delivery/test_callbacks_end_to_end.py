@@ -21,8 +21,7 @@ from panhuo.delivery.sim import SimServer
 from panhuo.delivery.worker import DeliveryWorker
 from panhuo.runs.engine import run_playbook
 from panhuo.runs.models import Decision, Run
-from panhuo.store import open_store
-from tests.delivery.conftest import ENV, TOKEN, deliver_ws, write_customers
+from tests.delivery.conftest import ENV, TOKEN, deliver_ws, store_rows, write_customers
 from tests.runs.conftest import AS_OF, NOW, make_live, tag_rows, write_tags
 
 __all__: list[str] = []
@@ -31,21 +30,13 @@ SECRET = "e2e-secret"
 N = 30
 
 
-def _query(ws: Workspace, stmt):
-    store = open_store(ws)
-    try:
-        with store.session() as s:
-            return s.execute(stmt).all()
-    finally:
-        store.dispose()
-
 
 def _run_rows(ws: Workspace, pid: str, run_key: str) -> dict[str, tuple]:
     """customer -> (channel or None, outcome, reason) of one run."""
-    run_id = _query(ws, select(Run.id).where(Run.playbook_id == pid, Run.run_key == run_key))[0][0]
-    sent = dict(_query(ws, select(outbox.c.customer_id, outbox.c.channel).where(outbox.c.run_id == run_id)))
+    run_id = store_rows(ws, select(Run.id).where(Run.playbook_id == pid, Run.run_key == run_key))[0][0]
+    sent = dict(store_rows(ws, select(outbox.c.customer_id, outbox.c.channel).where(outbox.c.run_id == run_id)))
     return {cid: (sent.get(cid), outcome, reason) for cid, outcome, reason in
-            _query(ws, select(Decision.customer_id, Decision.outcome, Decision.reason).where(Decision.run_id == run_id))}
+            store_rows(ws, select(Decision.customer_id, Decision.outcome, Decision.reason).where(Decision.run_id == run_id))}
 
 
 def test_sms_replies_of_t_opt_customers_out_of_the_next_run(tmp_path: Path, store_url: str) -> None:
@@ -69,18 +60,18 @@ def test_sms_replies_of_t_opt_customers_out_of_the_next_run(tmp_path: Path, stor
         assert summary.sent == len(texted)
         assert sim.drain(20)
         deadline = time.monotonic() + 10  # the opt-outs are written within the reply's request
-        while _query(ws, select(func.count()).select_from(OptOut))[0][0] < len(texted) and time.monotonic() < deadline:
+        while store_rows(ws, select(func.count()).select_from(OptOut))[0][0] < len(texted) and time.monotonic() < deadline:
             time.sleep(0.05)
         stats = sim.stats()
         assert stats["receipts"]["replies"] == len(texted) and stats["receipts"].get("rejected", 0) == 0
         assert cb.app.state.stats == {"200": 2 * len(texted)}  # a delivered receipt and a reply each
 
-    opted = {cid for cid, ch in _query(ws, select(OptOut.customer_id, OptOut.channel))}
+    opted = {cid for cid, ch in store_rows(ws, select(OptOut.customer_id, OptOut.channel))}
     assert opted == texted
-    assert {ch for _, ch in _query(ws, select(OptOut.customer_id, OptOut.channel))} == {"sms"}
-    receipts = dict(_query(ws, select(outbox.c.customer_id, outbox.c.receipt_status).where(outbox.c.channel == "sms")))
+    assert {ch for _, ch in store_rows(ws, select(OptOut.customer_id, OptOut.channel))} == {"sms"}
+    receipts = dict(store_rows(ws, select(outbox.c.customer_id, outbox.c.receipt_status).where(outbox.c.channel == "sms")))
     assert set(receipts.values()) == {"delivered"}
-    events = _query(ws, select(DeliveryEvent.event, func.count()).group_by(DeliveryEvent.event))
+    events = store_rows(ws, select(DeliveryEvent.event, func.count()).group_by(DeliveryEvent.event))
     assert dict(events) == {"delivered": len(texted), "reply": len(texted)}
 
     # the next run: SMS is refused by those who replied T, so they fall through to app push

@@ -21,21 +21,12 @@ from panhuo.delivery.models import MessageArchive, outbox
 from panhuo.delivery.sim import SimServer
 from panhuo.delivery.worker import DeliveryWorker
 from panhuo.runs.models import ContactLog
-from panhuo.store import open_store
-from tests.delivery.conftest import ENV, TOKEN, deliver_ws, seed_outbox, write_customers
+from tests.delivery.conftest import ENV, TOKEN, deliver_ws, store_rows, seed_outbox, write_customers
 
 __all__: list[str] = []
 
 SECRET = "optout-secret"
 
-
-def _rows(ws, stmt):
-    store = open_store(ws)
-    try:
-        with store.session() as s:
-            return s.execute(stmt).all()
-    finally:
-        store.dispose()
 
 
 def test_an_sms_opt_out_mid_run_stops_the_customers_later_sms(tmp_path: Path, store_url: str) -> None:
@@ -71,10 +62,10 @@ def test_an_sms_opt_out_mid_run_stops_the_customers_later_sms(tmp_path: Path, st
     assert stats["delivered"] == {"sms": 2 + 6, "app_push": 1, "wechat": 0}
     assert stats["requests"] == 2 + 6 + 1  # nothing of c1's later SMS reached the provider
 
-    by_status = {(cid, ch, st, err) for cid, ch, st, err in _rows(ws, select(
+    by_status = {(cid, ch, st, err) for cid, ch, st, err in store_rows(ws, select(
         outbox.c.customer_id, outbox.c.channel, outbox.c.status, outbox.c.last_error))}
     assert ("c1", "sms", "sent", None) in by_status  # the SMS before the reply stays sent
-    c1_sms = [row for row in _rows(ws, select(outbox.c.idempotency_key, outbox.c.status, outbox.c.last_error,
+    c1_sms = [row for row in store_rows(ws, select(outbox.c.idempotency_key, outbox.c.status, outbox.c.last_error,
                                               outbox.c.provider_id, outbox.c.finished_at)
                                    .where(outbox.c.customer_id == "c1", outbox.c.channel == "sms"))]
     assert sorted((st, err) for _, st, err, _, _ in c1_sms) == [("sent", None)] + [("suppressed", "opted_out:sms")] * 3
@@ -84,10 +75,10 @@ def test_an_sms_opt_out_mid_run_stops_the_customers_later_sms(tmp_path: Path, st
     assert {st for cid, _, st, _ in by_status if cid != "c1"} == {"sent"}
 
     # never archived or contact-logged as sent: the frequency caps see only what went out
-    archived = dict(_rows(ws, select(MessageArchive.customer_id, func.count()).where(MessageArchive.channel == "sms")
+    archived = dict(store_rows(ws, select(MessageArchive.customer_id, func.count()).where(MessageArchive.channel == "sms")
                           .group_by(MessageArchive.customer_id)))
     assert archived == {"c0": 4, "c1": 1, "c2": 3}
-    contacts = dict(_rows(ws, select(ContactLog.customer_id, func.count()).where(ContactLog.channel == "sms")
+    contacts = dict(store_rows(ws, select(ContactLog.customer_id, func.count()).where(ContactLog.channel == "sms")
                           .group_by(ContactLog.customer_id)))
     assert contacts == {"c0": 4, "c1": 1, "c2": 3}
-    assert _rows(ws, select(func.count()).select_from(outbox).where(outbox.c.status == "pending"))[0][0] == 0
+    assert store_rows(ws, select(func.count()).select_from(outbox).where(outbox.c.status == "pending"))[0][0] == 0
