@@ -17,8 +17,9 @@ For each assignment of a playbook's runs (treated, holdout, global control; oper
   contract allows (it has no cash-flow table): cash freed by a sale also counts, and a deposit spent
   on a purchase before the next snapshot does not;
 * ``commission_fen``: the stock and fund commission (股基手续费) in the window, the sum of the
-  ``trades.commission`` column (integer fen, exact) over ``asset_class in ('stock', 'fund')``, as the
-  commission tags sum it (``panhuo.tags.trading``). That column is what DESIGN.md section 7's rule
+  ``trades.commission`` column (integer fen, exact) over ``asset_class in ('stock', 'fund')`` (the
+  commission tags of ``panhuo.tags.trading`` sum the same column over every asset class). That column is
+  what DESIGN.md section 7's rule
   (two-sided trading value x the customer's own net rate, with the minimum charge) charged trade by
   trade, so it is summed, not recomputed with a rate;
 * ``back_to_effective``: some ``balances`` snapshot in the window has total assets (cash + securities +
