@@ -330,7 +330,7 @@ def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str) -> Outc
     """Outcomes of every assignment of every finished run of ``playbook_id``; MeasureError when it has none."""
     from sqlalchemy import select
 
-    from panhuo.runs.models import Assignment, Run
+    from panhuo.runs.models import Run, assignment_rows
     from panhuo.store import open_store
     from panhuo.store.models import Playbook, PlaybookVersion
 
@@ -359,8 +359,7 @@ def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str) -> Outc
             rows = [
                 {"run_id": a.run_id, "customer_id": a.customer_id, "grp": a.grp, "arm": a.arm,
                  "propensity": a.propensity, "as_of": as_of[a.run_id]}
-                for a in s.execute(select(Assignment).where(Assignment.run_id.in_(list(as_of)))
-                                   .order_by(Assignment.run_id, Assignment.customer_id)).scalars()
+                for a in s.execute(assignment_rows(list(as_of)))
             ]
     finally:
         store.dispose()

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Select,
     CheckConstraint,
     Date,
     Float,
@@ -30,7 +31,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from panhuo.store.models import Base, ShanghaiDateTime, now_shanghai
 
-__all__ = ["GROUPS", "OUTCOMES", "RUN_STATES", "Assignment", "ContactLog", "Decision", "OutboxMessage", "Run"]
+__all__ = [
+    "GROUPS", "OUTCOMES", "RUN_STATES", "Assignment", "ContactLog", "Decision", "OutboxMessage", "Run", "assignment_rows",
+]
 
 RUN_STATES: tuple[str, ...] = ("running", "done", "failed")
 GROUPS: tuple[str, ...] = ("treated", "holdout", "global_control")
@@ -76,6 +79,19 @@ class Assignment(Base):
     arm: Mapped[str | None] = mapped_column(String(64), default=None)
     propensity: Mapped[float] = mapped_column(Float)
     seed: Mapped[str] = mapped_column(String(64))
+
+
+def assignment_rows(run_ids: list[int]) -> Select[Any]:
+    """The assignments of the given runs as rows (run_id, customer_id, grp, arm, propensity, seed).
+
+    The one way other stages (measurement, learning, simulation) read assignments, ordered by run and
+    customer, so how the run engine stores them may change underneath without touching its readers.
+    """
+    from sqlalchemy import select
+
+    a = Assignment
+    return (select(a.run_id, a.customer_id, a.grp, a.arm, a.propensity, a.seed)
+            .where(a.run_id.in_(list(run_ids))).order_by(a.run_id, a.customer_id))
 
 
 class Decision(Base):
