@@ -30,6 +30,7 @@ __all__ = ["ALEMBIC_DIR", "HEAD", "Store", "current", "downgrade", "head", "make
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 HEAD = "0006"  # the newest revision in alembic/versions (a test keeps the two equal)
 SQLITE_BUSY_MS = 30_000
+READ_ONLY = "panhuo_read_only"  # execution option of Store.read_session's engine
 
 
 def normalise_url(url: str) -> URL:
@@ -59,7 +60,8 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a read-only unit of work (Store.read_session) takes no writer lock: WAL readers run side by side
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | URL) -> Engine:
@@ -148,9 +150,11 @@ class Store:
 
     engine: Engine
     _factory: sessionmaker[Session] = field(init=False, repr=False)
+    _read_factory: sessionmaker[Session] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_factory = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @property
     def url(self) -> str:
@@ -161,6 +165,17 @@ class Store:
         """One unit of work: committed when the block ends, rolled back on any error."""
         with self._factory.begin() as s:
             yield s
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads: on SQLite a deferred ``BEGIN`` (no writer lock, so reads never queue
+        behind each other or a writer); always rolled back when the block ends. Never write in it."""
+        s = self._read_factory()
+        try:
+            yield s
+        finally:
+            s.rollback()
+            s.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,177 @@
+"""The shared FastAPI dependencies of every router of ``panhuo serve`` (the REST API and the web console).
+
+They find the workspace and the store on ``request.app.state`` (set by
+:func:`panhuo.service.app.create_app`), so any router included in the app can use them::
+
+    from panhuo.service.deps import Db, ReadDb, Reader, Writer, requires
+
+    @router.get("/things")
+    def things(who: Reader, s: ReadDb) -> ...
+
+- :func:`db` / :data:`Db`: a store session for the request. Safe methods (GET, HEAD, OPTIONS) get a
+  read-only session (:meth:`~panhuo.store.db.Store.read_session`: on SQLite a deferred BEGIN that takes
+  no writer lock, so concurrent reads never queue); other methods a write session committed when the
+  request's handler returns without error. :data:`ReadDb` and :data:`WriteDb` choose explicitly.
+- :func:`authenticated` / :data:`Who`: the user of the session cookie or of the ``Authorization: Bearer``
+  API key; :class:`Unauthenticated` (401) otherwise.
+- :func:`reader` / :data:`Reader`: an authenticated user with one of :data:`READ_ROLES`.
+- :func:`writer` / :data:`Writer`: an authenticated user allowed to change things: a session must send its
+  CSRF token in ``X-CSRF-Token``; an API key must have the ``write`` scope. AccessDenied (403) otherwise.
+- :func:`requires`: a dependency demanding one of the given roles (403 before anything is read or written).
+
+Errors raised here and by the store map to statuses in :func:`panhuo.service.app.create_app`:
+:class:`Unauthenticated` 401, ``AccessDenied`` 403, :class:`NotFound` 404.
+"""
+
+# No "from __future__ import annotations": FastAPI must see the Annotated dependency aliases as objects.
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from panhuo.service import auth
+from panhuo.store.db import Store
+from panhuo.store.errors import AccessDenied
+from panhuo.store.users import require_role
+
+if TYPE_CHECKING:
+    from panhuo.config import Workspace
+
+__all__ = [
+    "API",
+    "COOKIE",
+    "CSRF_HEADER",
+    "READ_ROLES",
+    "SAFE_METHODS",
+    "Db",
+    "NotFound",
+    "ReadDb",
+    "Reader",
+    "Unauthenticated",
+    "Who",
+    "WriteDb",
+    "Writer",
+    "authenticated",
+    "client_ip",
+    "db",
+    "read_db",
+    "reader",
+    "requires",
+    "store_of",
+    "workspace_of",
+    "write_db",
+    "writer",
+]
+
+API = "/api/v1"
+COOKIE = "panhuo_session"
+CSRF_HEADER = "X-CSRF-Token"
+READ_ROLES: tuple[str, ...] = ("viewer", "operator", "compliance", "admin")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class NotFound(Exception):
+    """An unknown customer, playbook, run, task ... (404)."""
+
+
+class Unauthenticated(Exception):
+    """No valid session cookie or API key (401)."""
+
+
+def store_of(request: Request) -> Store:
+    """The open store of the app serving ``request``."""
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def workspace_of(request: Request) -> "Workspace":
+    """The workspace of the app serving ``request``."""
+    return request.app.state.workspace  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def read_db(request: Request) -> Iterator[Session]:
+    """A read-only session (no writer lock on SQLite); rolled back after the request."""
+    with store_of(request).read_session() as s:
+        yield s
+
+
+def write_db(request: Request) -> Iterator[Session]:
+    """A write session: committed when the handler returns, rolled back when it raises."""
+    with store_of(request).session() as s:
+        yield s
+
+
+def db(request: Request) -> Iterator[Session]:
+    """A read-only session for GET/HEAD/OPTIONS, a write session for anything else."""
+    store = store_of(request)
+    with (store.read_session() if request.method in SAFE_METHODS else store.session()) as s:
+        yield s
+
+
+def authenticated(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+) -> auth.Authenticated:
+    """The user of the API key (``Authorization: Bearer phk_...``) or of the session cookie; 401 otherwise."""
+    with store_of(request).read_session() as s:
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            found = auth.key_user(s, token.strip()) if scheme.lower() == "bearer" else None
+            if found is None:
+                raise Unauthenticated("invalid, revoked or malformed API key")
+        else:
+            sid = request.cookies.get(COOKIE)
+            found = auth.session_user(s, sid) if sid else None
+            if found is None:
+                raise Unauthenticated("not logged in (POST /api/v1/session) and no API key")
+        found.user.role_names  # noqa: B018  (load the roles before the session closes)
+        s.expunge_all()
+        request.state.user = found.user.name
+        return found
+
+
+Who = Annotated[auth.Authenticated, Depends(authenticated)]
+
+
+def reader(who: Who) -> auth.Authenticated:
+    """An authenticated user with a reading role (viewer, operator, compliance, admin)."""
+    require_role(who.user, *READ_ROLES, action="reading")
+    return who
+
+
+def writer(who: Who, x_csrf_token: Annotated[str | None, Header()] = None) -> auth.Authenticated:
+    """An authenticated user allowed to change things: the session's CSRF token, or a write-scope API key."""
+    if who.via == "session" and not who.csrf_ok(x_csrf_token):
+        raise AccessDenied(f"missing or wrong {CSRF_HEADER} header (the token from the login answer)")
+    if who.via == "api_key" and who.scope != "write":
+        raise AccessDenied("this API key has the read scope; changes need a write key")
+    return who
+
+
+def requires(*roles: str, action: str, write: bool = False) -> Callable[..., auth.Authenticated]:
+    """A dependency: the caller must have one of ``roles`` (403 naming ``action`` otherwise); with ``write``
+    also the CSRF token / write scope of :func:`writer`."""
+    if write:
+        def dep_w(who: Annotated[auth.Authenticated, Depends(writer)]) -> auth.Authenticated:
+            require_role(who.user, *roles, action=action)
+            return who
+        return dep_w
+
+    def dep(who: Who) -> auth.Authenticated:
+        require_role(who.user, *roles, action=action)
+        return who
+    return dep
+
+
+Reader = Annotated[auth.Authenticated, Depends(reader)]
+Writer = Annotated[auth.Authenticated, Depends(writer)]
+# scope="function": the session ends (a write one commits) when the handler returns, before the answer is sent,
+# so a failed commit is an error answer, never a success that did not happen.
+Db = Annotated[Session, Depends(db, scope="function")]
+ReadDb = Annotated[Session, Depends(read_db, scope="function")]
+WriteDb = Annotated[Session, Depends(write_db, scope="function")]
