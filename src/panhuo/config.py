@@ -253,6 +253,25 @@ class DeliverySettings(_Model):
         return self
 
 
+class MeasureSettings(_Model):
+    """``panhuo report``: the cost of one message per channel in RMB (exact to the fen; call: advisor time)."""
+
+    message_cost: dict[str, Decimal] = Field(
+        default_factory=lambda: {"app_push": Decimal("0.00"), "sms": Decimal("0.05"), "wechat": Decimal("0.00"),
+                                 "call": Decimal("3.00")},
+        description="RMB per message sent, by channel (a channel left out costs 0)")
+
+    @field_validator("message_cost")
+    @classmethod
+    def _costs(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        for ch, rmb in v.items():
+            if ch not in DELIVERY_CHANNELS:
+                raise ValueError(f"unknown channel {ch!r} (channels: {', '.join(DELIVERY_CHANNELS)})")
+            if rmb < 0 or rmb != rmb.quantize(Decimal("0.01")):
+                raise ValueError(f"message_cost.{ch}: {rmb} is not a non-negative amount in RMB to the fen")
+        return v
+
+
 def _default_forbidden() -> tuple[str, ...]:
     from panhuo.content.wording import DEFAULT_FORBIDDEN
 
@@ -278,6 +297,7 @@ class Settings(_Model):
     runs: RunSettings = Field(default_factory=RunSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     acquisition_cost: Decimal = Field(Decimal("1000.00"), ge=0, description="cost of a new effective account")
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
 
     @field_validator("asset_bands")
     @classmethod
