@@ -26,8 +26,18 @@ For each assignment of a playbook's runs (treated, holdout, global control; oper
   products) at or above the effective threshold of the status rule (``status.effective_min_assets``
   with ``status.effective_comparison``), i.e. the account is effective (有效户) again by the status
   rule's asset test on that day (the dormant/new-empty precedence is not re-checked);
-* the same five in the pre-period (``pre_*``), and ``success``/``pre_success`` = the playbook's
-  success event (``activated`` is not measured yet and is refused with a clear error).
+* ``activated``: the account status history (``panhuo.status.history.transitions``) records a change
+  from ``dormant`` to another status dated in the window: the dormant account was activated (by the
+  customer's own application). A transition is dated on the first *computed* status date on which the
+  new status shows, so status computed only monthly dates an activation late; when no status history
+  is computed at all the column is null (unknown) and a playbook whose success event is ``activated``
+  is refused with a clear error;
+* the same six in the pre-period (``pre_*``), and ``success``/``pre_success`` = the playbook's
+  success event; with ``tiers=True`` also ``tier``, the customer's tier (``panhuo.segments.tiers``) on
+  the latest tag snapshot on or before the as-of date (null when no tags were stored by then).
+
+Everything is set-based: the assignments go to the engine as one Arrow table joined to the
+windows and to each source; nothing loops over assignments in Python (a million rows in seconds).
 
 A window whose last day is after the data's last date (the latest trade, snapshot or app event of
 the load) is **open**: its rows carry ``closed = False`` and ``days_remaining`` (trading days still to
@@ -41,7 +51,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from panhuo.contract.parse import decimal_to_fen
 from panhuo.errors import PanhuoError
@@ -59,7 +71,7 @@ __all__ = [
     "measure_rows", "playbook_outcomes", "campaign_outcomes",
 ]
 
-MEASURED_EVENTS = ("login", "trade", "deposit", "back_to_effective")
+MEASURED_EVENTS = ("login", "trade", "deposit", "back_to_effective", "activated")
 COMMISSION_CLASSES = ("stock", "fund")
 DEFAULT_CAMPAIGN_WINDOW = 10
 
@@ -154,36 +166,27 @@ class Outcomes:
     data_end: dt.date | None
     rows: pa.Table
     runs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # caveats: no status history, no tags for a date, ...
+    tier_names: dict[str, str] = field(default_factory=dict)  # tier id -> zh name (from the tier scheme)
 
     @property
     def open_windows(self) -> list[dict[str, Any]]:
         return [r for r in self.runs if not r["closed"]]
 
 
-def _rows_frame(rows: list[dict[str, Any]], windows: dict[dt.date, Window], beyond: dt.date) -> pa.Table:
-    cols: dict[str, list[Any]] = {k: [] for k in ("_row", "run_id", "customer_id", "grp", "arm", "propensity",
-                                                    "as_of", "w_start", "w_end", "p_start", "p_end")}
-    for i, r in enumerate(rows):
-        w = windows[r["as_of"]]
-        for k, v in (("_row", i), ("run_id", r["run_id"]), ("customer_id", r["customer_id"]), ("grp", r["grp"]),
-                     ("arm", r["arm"]), ("propensity", r["propensity"]), ("as_of", r["as_of"]),
-                     ("w_start", w.start or beyond), ("w_end", w.end or beyond), ("p_start", w.pre_start), ("p_end", w.pre_end)):
-            cols[k].append(v)
-    schema = pa.schema([("_row", pa.int64()), ("run_id", pa.int64()), ("customer_id", pa.string()),
-                        ("grp", pa.string()), ("arm", pa.string()), ("propensity", pa.float64()),
-                        ("as_of", pa.date32()), ("w_start", pa.date32()), ("w_end", pa.date32()),
-                        ("p_start", pa.date32()), ("p_end", pa.date32())])
-    return pa.table(cols, schema=schema)
+def _events(a: ir.Table, ev: ir.Table, name: str, value: ir.Value | None = None, *,
+            commission: bool = False) -> ir.Table:
+    """Per ``_row``: count of dated events ``ev`` (``_c``, ``_d``) in the window and the pre-period.
 
-
-def _events(a: ir.Table, ev: ir.Table, name: str, value: ir.Value | None = None) -> ir.Table:
-    """Per ``_row``: count (or sum of ``value``) of dated events ``ev`` (``_c``, ``_d``) in window and pre-period."""
+    With ``commission`` also the sum of ``ev._v`` in each (``commission_fen``, ``pre_commission_fen``).
+    """
     j = a.join(ev, [a.customer_id == ev._c, ev._d >= a.p_start, ev._d <= a.w_end])
     inside = (j._d >= j.w_start) & (j._d <= j.w_end)
     before = (j._d >= j.p_start) & (j._d <= j.p_end)
-    if value is None:
-        return j.group_by("_row").agg(**{name: j._d.count(where=inside), f"pre_{name}": j._d.count(where=before)})
-    return j.group_by("_row").agg(**{name: j._v.sum(where=inside), f"pre_{name}": j._v.sum(where=before)})
+    aggs = {name: j._d.count(where=inside), f"pre_{name}": j._d.count(where=before)}
+    if commission:
+        aggs.update(commission_fen=j._v.sum(where=inside), pre_commission_fen=j._v.sum(where=before))
+    return j.group_by("_row").agg(**aggs)
 
 
 def _deposits(a: ir.Table, b: ir.Table, base_col: str, lo: str, hi: str, name: str) -> ir.Table:
@@ -213,22 +216,113 @@ def _known(a: ir.Table, customers: ir.Table) -> ir.Table:
     return j.group_by("_row").agg(in_data=j._c.count())
 
 
-def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], days: int,
-                 cal: TradingCalendar | None = None) -> tuple[pa.Table, dict[dt.date, Window], dt.date | None]:
-    """Outcomes of ``rows`` (run_id, customer_id, grp, arm, propensity, as_of) in ``days``-trading-day windows."""
+_ASSIGN_SCHEMA = pa.schema([("run_id", pa.int64()), ("customer_id", pa.string()), ("grp", pa.string()),
+                            ("arm", pa.string()), ("propensity", pa.float64()), ("as_of", pa.date32())])
+
+
+def _assignments(rows: list[dict[str, Any]] | pa.Table) -> pa.Table:
+    """The assignments as an Arrow table of :data:`_ASSIGN_SCHEMA` plus ``_row`` (their order)."""
+    if isinstance(rows, pa.Table):
+        missing = [n for n in _ASSIGN_SCHEMA.names if n not in rows.column_names]
+        if missing:
+            raise MeasureError(f"assignments lack column(s) {', '.join(missing)}")
+        t = pa.table({n: rows.column(n).cast(_ASSIGN_SCHEMA.field(n).type) for n in _ASSIGN_SCHEMA.names},
+                     schema=_ASSIGN_SCHEMA)
+    else:
+        t = pa.Table.from_pylist([{n: r[n] for n in _ASSIGN_SCHEMA.names} for r in rows], schema=_ASSIGN_SCHEMA)
+    if t.num_rows and t.column("as_of").null_count:
+        raise MeasureError("an assignment has no as-of date: its window cannot be placed")
+    return t.append_column("_row", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+
+
+def _windows_frame(windows: dict[dt.date, Window], remaining: dict[dt.date, int], beyond: dt.date) -> pa.Table:
+    """One row per as-of date: the window's and the pre-period's bounds, whether it is closed."""
+    days = sorted(windows)
+    w = [windows[d] for d in days]
+    return pa.table({
+        "_as_of": pa.array(days, pa.date32()),
+        "w_start": pa.array([x.start or beyond for x in w], pa.date32()),
+        "w_end": pa.array([x.end or beyond for x in w], pa.date32()),
+        "window_end": pa.array([x.end for x in w], pa.date32()),
+        "p_start": pa.array([x.pre_start for x in w], pa.date32()),
+        "p_end": pa.array([x.pre_end for x in w], pa.date32()),
+        "_pre_base": pa.array([x.pre_start - dt.timedelta(days=1) for x in w], pa.date32()),
+        "days_remaining": pa.array([remaining[d] for d in days], pa.int64()),
+        "closed": pa.array([remaining[d] == 0 for d in days], pa.bool_()),
+    })
+
+
+def _activations(ws: Workspace, con: BaseBackend, lo: dt.date, hi: dt.date) -> ir.Table | None:
+    """Dated ``dormant -> another status`` transitions of the status history (None: no history computed)."""
+    from panhuo.status.history import StatusStore, transitions
+
+    if not StatusStore.of(ws).dates():
+        return None
+    ev = transitions(ws, con, lo, hi)
+    ev = ev.filter((ev.from_status == "dormant") & ev.to_status.notnull() & (ev.to_status != "dormant"))
+    return ev.select(_c=ev.customer_id, _d=ev.date.cast("date"))
+
+
+def _tiers(ws: Workspace, con: BaseBackend, days: list[dt.date]) -> tuple[ir.Table | None, list[str], dict[str, str]]:
+    """``(_c, _as_of, tier)`` for every as-of date whose tags are stored (the tier on that day), notes, tier names.
+
+    The tier is the first matching tier of the workspace's scheme (``tiers.yaml``, else panhuo's) on
+    the latest tag snapshot on or before the as-of date: the customer's tier when assigned.
+    """
+    from panhuo.errors import WarehouseError
+    from panhuo.segments.audience import audience
+    from panhuo.segments.tiers import load_tiers, tier_expr
+
+    parts: list[ir.Table] = []
+    notes: list[str] = []
+    names: dict[str, str] = {}
+    own = ws.root / "tiers.yaml"
+    for day in days:
+        try:
+            aud = audience(ws, con, day)
+        except WarehouseError as exc:
+            notes.append(f"no tier for assignments of {day.isoformat()}: {exc}")
+            continue
+        scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
+        names.update({t.id: t.zh for t in scheme.tiers})
+        t = aud.table
+        parts.append(t.select(_c=t.customer_id, _as_of=ibis.literal(day, type="date"),
+                              tier=tier_expr(scheme, t, aud.symbols, aud.as_of)))
+    if not parts:
+        return None, notes, names
+    return ibis.union(*parts) if len(parts) > 1 else parts[0], notes, names
+
+
+def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]] | pa.Table, days: int,
+                 cal: TradingCalendar | None = None, *, tiers: bool = False, notes: list[str] | None = None,
+                 tier_names: dict[str, str] | None = None,
+                 ) -> tuple[pa.Table, dict[dt.date, Window], dt.date | None]:
+    """Outcomes of ``rows`` (run_id, customer_id, grp, arm, propensity, as_of) in ``days``-trading-day windows.
+
+    Set-based: the assignments go to the engine as one Arrow table and every outcome is one join of it
+    with the load (trades, app events, balances, the status history) within the windows, aggregated
+    per row; nothing loops over rows in Python. ``rows`` may be a list of dicts or an Arrow table.
+    With ``tiers`` the customer's tier on the as-of date is added (null when no tags are stored then);
+    caveats are appended to ``notes`` and tier display names put in ``tier_names`` when given.
+    """
     from panhuo.calendar.service import calendar_for
 
     cal = cal or calendar_for(ws)
+    notes = notes if notes is not None else []
     wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
     end = data_end(wh, con)
-    windows = {d: window_for(cal, d, days) for d in sorted({r["as_of"] for r in rows})}
+    assign = _assignments(rows)
+    as_ofs = sorted(d for d in pc.unique(assign.column("as_of")).to_pylist() if d is not None)
+    windows = {d: window_for(cal, d, days) for d in as_ofs}
+    remaining = {d: w.remaining(cal, end) for d, w in windows.items()}
     beyond = dt.date(cal.last_year + 1, 1, 1)  # a window past the calendar: no data can fall in it
-    frame = _rows_frame(rows, windows, beyond)
-    if not rows:
-        return _finish(frame.to_pylist(), {}, windows, end, cal), windows, end
+    if not assign.num_rows:
+        return _empty_outcomes(tiers), windows, end
     lo = min(w.pre_start for w in windows.values())
     hi = max(w.end or beyond for w in windows.values())
-    a = ibis.memtable(frame)
+    wins = ibis.memtable(_windows_frame(windows, remaining, beyond))
+    base = ibis.memtable(assign)
+    a = base.join(wins, base.as_of == wins._as_of).drop("_as_of")
 
     t = wh.table(con, "trades")
     t = t.filter((t.trade_date >= lo) & (t.trade_date <= hi))
@@ -245,78 +339,101 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]], da
                          + b.product_value_fen.fill_null(0)).cast("int64"))
     rules = ws.settings.status
     threshold = decimal_to_fen(rules.effective_min_assets)
-    a2 = a.mutate(_pre_base=a.p_start - ibis.interval(days=1))
 
-    parts = {
-        "trade": _events(a, t, "trade"),
-        "commission_fen": _events(a, t, "commission_fen", value=t._v),
-        "login": _events(a, e, "login"),
-        "deposit": _deposits(a2, b, "as_of", "w_start", "w_end", "deposit"),
-        "pre_deposit": _deposits(a2, b, "_pre_base", "p_start", "p_end", "pre_deposit"),
-        "back_to_effective": _effective(a, b, threshold, rules.effective_comparison),
-        "in_data": _known(a, wh.table(con, "customers")),
-    }
-    found: dict[int, dict[str, Any]] = {}
-    for part in parts.values():
-        for rec in part.to_pyarrow().to_pylist():
-            found.setdefault(rec.pop("_row"), {}).update(rec)
-    return _finish(frame.to_pylist(), found, windows, end, cal), windows, end
+    parts = [
+        _events(a, t, "trade", value=None, commission=True),
+        _events(a, e, "login"),
+        _deposits(a, b, "as_of", "w_start", "w_end", "deposit"),
+        _deposits(a, b, "_pre_base", "p_start", "p_end", "pre_deposit"),
+        _effective(a, b, threshold, rules.effective_comparison),
+        _known(a, wh.table(con, "customers")),
+    ]
+    act = _activations(ws, con, lo, hi)
+    if act is not None:
+        parts.append(_events(a, act, "activated"))
+    else:
+        notes.append("no account status history is computed (`panhuo status`): the 'activated' event is unknown")
+    out = a.select("_row", "run_id", "customer_id", "grp", "arm", "propensity", "as_of", "window_end", "closed",
+                   "days_remaining")
+    if tiers:
+        tt, tier_notes, names = _tiers(ws, con, as_ofs)
+        notes.extend(tier_notes)
+        if tier_names is not None:
+            tier_names.update(names)
+        if tt is not None:
+            j = out.left_join(tt, [out.customer_id == tt._c, out.as_of == tt._as_of])
+            out = j.select(*out.columns, tier=j.tier)
+        else:
+            out = out.mutate(tier=ibis.null("string"))
+    for part in parts:
+        j = out.left_join(part, out._row == part._row)
+        out = j.select(*out.columns, *[j[c] for c in part.columns if c != "_row"])
+    got = out.order_by("_row").to_pyarrow()
+    return _finish(got, tiers, act is not None), windows, end
 
 
-def _finish(base: list[dict[str, Any]], found: dict[int, dict[str, Any]], windows: dict[dt.date, Window],
-            end: dt.date | None, cal: TradingCalendar) -> pa.Table:
-    remaining = {d: w.remaining(cal, end) for d, w in windows.items()}
-    out: dict[str, list[Any]] = {k: [] for k in (
-        "run_id", "customer_id", "grp", "arm", "propensity", "as_of", "window_end", "closed", "days_remaining", "in_data",
-        "login", "trade", "deposit", "commission_fen", "pre_login", "pre_trade", "pre_deposit",
-        "pre_commission_fen", "back_to_effective", "pre_back_to_effective")}
-    for r in base:
-        f = found.get(r["_row"], {})
-        rem = remaining[r["as_of"]]
-        vals = {
-            "run_id": r["run_id"], "customer_id": r["customer_id"], "grp": r["grp"], "arm": r["arm"],
-            "propensity": r["propensity"], "as_of": r["as_of"], "window_end": windows[r["as_of"]].end,
-            "closed": rem == 0,
-            "days_remaining": rem, "in_data": bool(f.get("in_data") or 0),
-            "login": bool(f.get("login") or 0), "trade": bool(f.get("trade") or 0),
-            "deposit": bool(f.get("deposit") or 0), "commission_fen": int(f.get("commission_fen") or 0),
-            "pre_login": bool(f.get("pre_login") or 0), "pre_trade": bool(f.get("pre_trade") or 0),
-            "pre_deposit": bool(f.get("pre_deposit") or 0),
-            "back_to_effective": bool(f.get("back_to_effective") or 0),
-            "pre_back_to_effective": bool(f.get("pre_back_to_effective") or 0),
-            "pre_commission_fen": int(f.get("pre_commission_fen") or 0),
-        }
-        for k, v in vals.items():
-            out[k].append(v)
-    schema = pa.schema([("run_id", pa.int64()), ("customer_id", pa.string()), ("grp", pa.string()),
-                        ("arm", pa.string()), ("propensity", pa.float64()), ("as_of", pa.date32()),
-                        ("window_end", pa.date32()), ("closed", pa.bool_()), ("days_remaining", pa.int64()),
-                        ("in_data", pa.bool_()),
-                        ("login", pa.bool_()), ("trade", pa.bool_()), ("deposit", pa.bool_()),
-                        ("commission_fen", pa.int64()), ("pre_login", pa.bool_()), ("pre_trade", pa.bool_()),
-                        ("pre_deposit", pa.bool_()), ("pre_commission_fen", pa.int64()),
-                        ("back_to_effective", pa.bool_()), ("pre_back_to_effective", pa.bool_())])
-    return pa.table(out, schema=schema)
+_FLAGS = ("login", "trade", "deposit", "pre_login", "pre_trade", "pre_deposit", "back_to_effective",
+          "pre_back_to_effective", "activated", "pre_activated")
+_OUT_SCHEMA = pa.schema([("run_id", pa.int64()), ("customer_id", pa.string()), ("grp", pa.string()),
+                         ("arm", pa.string()), ("propensity", pa.float64()), ("as_of", pa.date32()),
+                         ("window_end", pa.date32()), ("closed", pa.bool_()), ("days_remaining", pa.int64()),
+                         ("in_data", pa.bool_()),
+                         ("login", pa.bool_()), ("trade", pa.bool_()), ("deposit", pa.bool_()),
+                         ("commission_fen", pa.int64()), ("pre_login", pa.bool_()), ("pre_trade", pa.bool_()),
+                         ("pre_deposit", pa.bool_()), ("pre_commission_fen", pa.int64()),
+                         ("back_to_effective", pa.bool_()), ("pre_back_to_effective", pa.bool_()),
+                         ("activated", pa.bool_()), ("pre_activated", pa.bool_())])
+
+
+def _empty_outcomes(tiers: bool) -> pa.Table:
+    schema = _OUT_SCHEMA.append(pa.field("tier", pa.string())) if tiers else _OUT_SCHEMA
+    return schema.empty_table()
+
+
+def _finish(got: pa.Table, tiers: bool, activation_known: bool) -> pa.Table:
+    """The engine's result in the documented columns: counts to flags, nulls (no event) to 0/False."""
+    cols: dict[str, pa.Array] = {}
+    for f in _OUT_SCHEMA:
+        name = f.name
+        if name == "in_data":
+            col = pc.greater(pc.fill_null(got.column("in_data").cast(pa.int64()), 0), 0)
+        elif name in ("activated", "pre_activated") and not activation_known:
+            col = pa.nulls(got.num_rows, pa.bool_())  # unknown, not "did not happen"
+        elif name in _FLAGS:
+            col = pc.greater(pc.fill_null(got.column(name).cast(pa.int64()), 0), 0)
+        elif name in ("commission_fen", "pre_commission_fen"):
+            col = pc.fill_null(got.column(name).cast(pa.int64()), 0)
+        else:
+            col = got.column(name).cast(f.type)
+        cols[name] = col
+    schema = _OUT_SCHEMA
+    if tiers:
+        cols["tier"] = got.column("tier").cast(pa.string())
+        schema = schema.append(pa.field("tier", pa.string()))
+    return pa.table(cols, schema=schema)
 
 
 def _with_success(t: pa.Table, event: str) -> pa.Table:
     if event not in MEASURED_EVENTS:
         raise MeasureError(f"success event {event!r} is not measured yet: panhuo measures "
                            f"{', '.join(MEASURED_EVENTS)}")
+    if t.num_rows and t.column(event).null_count == t.num_rows:
+        raise MeasureError(f"success event {event!r} cannot be measured: no account status history is computed "
+                           "(run `panhuo status --as-of DATE` over the window's dates first)")
     t = t.append_column("success", t[event])
     return t.append_column("pre_success", t[f"pre_{event}"])
 
 
 def _run_summaries(t: pa.Table, windows: dict[dt.date, Window], keyed: dict[int, dt.date]) -> list[dict[str, Any]]:
-    rows = t.select(["run_id", "as_of", "closed", "days_remaining"]).to_pylist()
+    """One line per (run, as-of date): the window, whether it is closed, how many assignments (set-based)."""
+    g = (t.select(["run_id", "as_of", "closed", "days_remaining"])
+         .group_by(["run_id", "as_of", "closed", "days_remaining"]).aggregate([("run_id", "count")]))
     seen: dict[tuple[int, dt.date], dict[str, Any]] = {}
-    for r in rows:
-        key = (r["run_id"], r["as_of"])
-        if key not in seen:
-            w = windows[r["as_of"]]
-            seen[key] = {"run_id": r["run_id"], "as_of": r["as_of"], "window_start": w.start, "window_end": w.end,
-                         "closed": r["closed"], "days_remaining": r["days_remaining"], "assignments": 0}
-        seen[key]["assignments"] += 1
+    for r in g.to_pylist():
+        w = windows[r["as_of"]]
+        seen[(r["run_id"], r["as_of"])] = {"run_id": r["run_id"], "as_of": r["as_of"], "window_start": w.start,
+                                          "window_end": w.end, "closed": r["closed"],
+                                          "days_remaining": r["days_remaining"], "assignments": r["run_id_count"]}
     for run_id, as_of in keyed.items():  # runs without assignments still show
         if not any(k[0] == run_id for k in seen):
             w = windows.get(as_of)
@@ -326,8 +443,8 @@ def _run_summaries(t: pa.Table, windows: dict[dt.date, Window], keyed: dict[int,
     return sorted(seen.values(), key=lambda r: (r["as_of"], r["run_id"]))
 
 
-def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str) -> Outcomes:
-    """Outcomes of every assignment of every finished run of ``playbook_id``; MeasureError when it has none."""
+def _playbook_assignments(ws: Workspace, playbook_id: str) -> tuple[str, int, dict[int, dt.date], pa.Table]:
+    """The success event, window, runs (id -> as-of) and assignments (Arrow) of a playbook's finished runs."""
     from sqlalchemy import select
 
     from panhuo.runs.models import Run, assignment_rows
@@ -356,28 +473,44 @@ def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str) -> Outc
                                    f"({sorted(kinds)}): measuring them together would mix two definitions")
             event, days = kinds.pop()
             as_of = {r.id: r.as_of for r in runs}
-            rows = [
-                {"run_id": a.run_id, "customer_id": a.customer_id, "grp": a.grp, "arm": a.arm,
-                 "propensity": a.propensity, "as_of": as_of[a.run_id]}
-                for a in s.execute(assignment_rows(list(as_of)))
-            ]
+            got = s.execute(assignment_rows(list(as_of))).all()
     finally:
         store.dispose()
+    cols = list(zip(*got, strict=True)) if got else [[] for _ in range(6)]
+    run_ids = pa.array(cols[0], pa.int64())
+    order = sorted(as_of)
+    idx = pc.index_in(run_ids, value_set=pa.array(order, pa.int64()))
+    dates = pc.take(pa.array([as_of[r] for r in order], pa.date32()), idx)
+    table = pa.table({"run_id": run_ids, "customer_id": pa.array(cols[1], pa.string()),
+                      "grp": pa.array(cols[2], pa.string()), "arm": pa.array(cols[3], pa.string()),
+                      "propensity": pa.array(cols[4], pa.float64()), "as_of": dates}, schema=_ASSIGN_SCHEMA)
+    return event, days, as_of, table
+
+
+def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str, *, tiers: bool = False) -> Outcomes:
+    """Outcomes of every assignment of every finished run of ``playbook_id``; MeasureError when it has none.
+
+    With ``tiers`` each row also carries the customer's tier on the run's as-of date (``tier``).
+    """
+    event, days, as_of, rows = _playbook_assignments(ws, playbook_id)
     if event not in MEASURED_EVENTS:
         raise MeasureError(f"playbook {playbook_id!r}: success event {event!r} is not measured yet: panhuo measures "
                            f"{', '.join(MEASURED_EVENTS)}")
     from panhuo.calendar.service import calendar_for
 
     cal = calendar_for(ws)
-    table, windows, end = measure_rows(ws, con, rows, days, cal)
+    notes: list[str] = []
+    names: dict[str, str] = {}
+    table, windows, end = measure_rows(ws, con, rows, days, cal, tiers=tiers, notes=notes, tier_names=names)
     for d in set(as_of.values()):
         windows.setdefault(d, window_for(cal, d, days))
     table = _with_success(table, event)
-    return Outcomes("playbook", playbook_id, event, days, end, table, _run_summaries(table, windows, as_of))
+    return Outcomes("playbook", playbook_id, event, days, end, table, _run_summaries(table, windows, as_of),
+                    notes=notes, tier_names=names)
 
 
 def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, window_days: int = DEFAULT_CAMPAIGN_WINDOW,
-                      event: str = "trade") -> Outcomes:
+                      event: str = "trade", tiers: bool = False) -> Outcomes:
     """Outcomes of a past campaign's ``contact_history`` rows; the window starts after each row's sent date.
 
     contact_history's ``propensity`` is the chance of being treated (DESIGN.md section 3): a holdout row's
@@ -406,7 +539,9 @@ def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, wind
     from panhuo.calendar.service import calendar_for
 
     cal = calendar_for(ws)
-    table, windows, end = measure_rows(ws, con, rows, window_days, cal)
+    notes: list[str] = []
+    names: dict[str, str] = {}
+    table, windows, end = measure_rows(ws, con, rows, window_days, cal, tiers=tiers, notes=notes, tier_names=names)
     table = _with_success(table, event)
     runs = [{**r, "run_id": None} for r in _run_summaries(table, windows, {})]
-    return Outcomes("campaign", campaign_id, event, window_days, end, table, runs)
+    return Outcomes("campaign", campaign_id, event, window_days, end, table, runs, notes=notes, tier_names=names)
