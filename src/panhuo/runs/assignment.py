@@ -12,8 +12,10 @@ Groups: ``global_control`` (uniform of (customer, global salt) below the global 
 ever touches them), ``holdout`` (below the playbook's holdout share) and ``treated`` (the rest, with an
 arm drawn by its weight). Each row carries its propensity: the probability of the group and arm it
 got (holdout: ``h``; treated on arm ``a``: ``(1 - h) * p_a``), so a later policy can be evaluated
-off-policy. Thompson allocation with no outcomes yet has equal arm probabilities (symmetric
-Beta(1, 1) posteriors); :func:`thompson_probabilities` computes them from successes and failures.
+off-policy. Thompson allocation (``allocation: thompson``) gives each customer the arm probabilities of
+their tier from :mod:`panhuo.learn.bandit` (:func:`customer_probabilities`, a per-customer matrix that
+:func:`assign` takes as ``probs``); :func:`thompson_probabilities` computes P(best) from successes and
+failures.
 """
 
 from __future__ import annotations
@@ -21,16 +23,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from panhuo.playbooks.schema import PlaybookSpec
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from panhuo.config import Workspace
 
 __all__ = [
     "DEFAULT_ARM",
     "Assigned",
     "arm_probabilities",
     "assign",
+    "customer_probabilities",
     "global_control",
     "thompson_probabilities",
     "unit_hash",
@@ -80,6 +89,17 @@ def arm_probabilities(spec: PlaybookSpec) -> list[tuple[str, float]]:
     return [(a.id, w / total) for a, w in zip(arms, weights, strict=True)]
 
 
+def customer_probabilities(ws: Workspace | None, spec: PlaybookSpec, ids: Sequence[str], as_of: dt.date
+                           ) -> np.ndarray | None:
+    """Per-customer arm probabilities ``(len(ids), arms)`` of a Thompson playbook (by each customer's tier,
+    from the posteriors of its closed windows, :mod:`panhuo.learn.bandit`); None for fixed allocation."""
+    if spec.method.allocation != "thompson" or not spec.method.arms or ws is None or not len(ids):
+        return None
+    from panhuo.learn.bandit import customer_matrix
+
+    return customer_matrix(ws, spec, ids, as_of)
+
+
 @dataclass(frozen=True)
 class Assigned:
     """Per customer (aligned with the ids given): group, arm (None in holdout) and propensity."""
@@ -96,19 +116,28 @@ def assign(
     holdout: float,
     arms: Sequence[tuple[str, float]],
     allowed: np.ndarray | None = None,
+    probs: np.ndarray | None = None,
 ) -> Assigned:
     """Holdout or treated, and the arm, for each id by stable hashes of (customer, playbook, seed).
 
     ``allowed`` (n x arms, bool) limits each customer to some arms (e.g. suitability): their
     probabilities are renormalised per customer and the propensity logged is the renormalised one.
-    Every row must allow at least one arm.
+    Every row must allow at least one arm. ``probs`` (n x arms, rows summing to 1) gives each customer
+    their own arm probabilities (Thompson allocation per tier) instead of the ``arms``' shared ones.
     """
     n = len(ids)
     u_hold = unit_hash(ids, playbook_id, seed, "holdout")
     u_arm = unit_hash(ids, playbook_id, seed, "arm")
     held = u_hold < holdout
     names = np.array([a for a, _ in arms], dtype=object)
-    probs = np.tile(np.array([p for _, p in arms], dtype=np.float64), (n, 1))
+    if probs is not None:
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.shape != (n, len(arms)):
+            raise ValueError(f"probs must be {n} x {len(arms)} (customers x arms), got {probs.shape}")
+        if n and (probs.min() < 0 or not np.allclose(probs.sum(axis=1), 1.0)):
+            raise ValueError("each customer's arm probabilities must be non-negative and sum to 1")
+    else:
+        probs = np.tile(np.array([p for _, p in arms], dtype=np.float64), (n, 1))
     if allowed is not None:
         probs = probs * allowed
     probs = probs / probs.sum(axis=1, keepdims=True) if n else probs

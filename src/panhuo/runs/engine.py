@@ -183,6 +183,7 @@ class _Query:
     out: pa.Table
     warnings: list[str]
     trigger: str
+    ws: Any = None  # Thompson allocation reads the posteriors and tiers of this workspace
 
     def __len__(self) -> int:
         return self.out.num_rows
@@ -211,7 +212,8 @@ class _Query:
             arms = asg.arm_probabilities(spec)
             allowed = np.column_stack([np.asarray(part.column(f"_arm_ok_{j}").to_numpy(zero_copy_only=False),
                                                   dtype=bool)[ok] for j in range(len(arms))])
-            a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, arms, allowed)
+            a = asg.assign(pick, spec.id, settings.seed, spec.method.holdout, arms, allowed,
+                           probs=asg.customer_probabilities(self.ws, spec, pick, self.as_of))
             group[ok], arm[ok], prop[ok] = a.group, a.arm, a.propensity
         return Plan(spec=spec, version=self.version, as_of=self.as_of, run_key=self.run_key, send_at=self.send_at,
                     inside_window=self.inside_window, ids=ids, channel=part.column("channel").to_pylist(),
@@ -293,7 +295,7 @@ def _query(
     warn = pipl.warning(columns, ctx)
     return _Query(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
                   settings=settings, out=out, warnings=[warn] if warn else [],
-                  trigger=("" if firing.fires else "does not fire: ") + firing.why)
+                  trigger=("" if firing.fires else "does not fire: ") + firing.why, ws=ws)
 
 
 def _report(plan: Plan, **kw: Any) -> RunReport:
