@@ -11,6 +11,12 @@ Semantics (the same on every engine):
   ``money / number`` are money, ``money / money`` is a plain number.
 - ``/`` is true division; dividing by zero gives null.
 - ``days_since(d)`` is the number of days from ``d`` to the as-of date.
+- ``top_percent(x, p)`` is true for the customers whose ``x`` is in the top ``p`` percent of the table
+  the rule is evaluated on (``x >=`` its ``1 - p/100`` quantile over every row with a value; customers
+  tied at the cut are all in; a missing ``x`` is never in); ``bottom_percent(x, p)`` likewise from the
+  bottom. ``p`` is a constant in (0, 100]. "Top 20% by predicted uplift": ``top_percent(uplift, 20)``.
+  The cut is computed over the whole table, whatever else the rule says, so
+  ``status = 'sleeping' and top_percent(uplift, 20)`` is the sleeping customers among the top 20%.
 """
 
 from __future__ import annotations
@@ -227,6 +233,14 @@ class _Checker:
             if ts[0].kind not in (*_NUM, "money"):
                 raise self.err(f"abs() needs a number, not {_describe(args[0], ts[0])}", args[0])
             return Typed(ts[0].kind, abs(ts[0].const) if ts[0].const is not None else None)
+        if f in ("top_percent", "bottom_percent"):
+            if ts[0].kind not in (*_NUM, "money") or ts[0].const is not None:
+                raise self.err(f"{f}() ranks a tag or score that is a number or money, not "
+                               f"{_describe(args[0], ts[0])}", args[0])
+            if ts[1].kind not in _NUM or ts[1].const is None or not (0 < ts[1].const <= 100):
+                raise self.err(f"{f}() needs a constant percentage in (0, 100] as its second argument, not "
+                               f"{_describe(args[1], ts[1])}", args[1])
+            return Typed("bool")
         if f == "startswith":
             for arg, t in zip(args, ts, strict=True):
                 if t.kind != "string":
@@ -409,6 +423,12 @@ class _Compiler:
             return self.c(args[0]).abs()
         if f == "startswith":
             return self.c(args[0]).startswith(self.c(args[1]))
+        if f in ("top_percent", "bottom_percent"):
+            x = self.c(args[0])
+            share = float(self.kind(args[1]).const) / 100.0  # type: ignore[arg-type]
+            if f == "top_percent":
+                return x >= x.quantile(1.0 - share)
+            return x <= x.quantile(share)
         money = self.kind(node).kind == "money"
         vals = [self.money(a) if money and self.kind(a).kind != "null" else self.c(a) for a in args]
         if f == "coalesce":

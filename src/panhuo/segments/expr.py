@@ -69,6 +69,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "least": (2, None),
     "greatest": (2, None),
     "startswith": (2, 2),
+    "top_percent": (2, 2),
+    "bottom_percent": (2, 2),
 }
 
 _KEYWORDS = {"and", "or", "not", "in", "between", "is", "null", "true", "false"}

@@ -80,6 +80,7 @@ ENUM_VALUES: dict[str, tuple[str, ...]] = {
     "risk_level": ("C1", "C2", "C3", "C4", "C5"),
     "preferred_market": ("SH", "SZ", "BJ", "OTC"),
     "preferred_asset_class": ("stock", "fund", "bond", "option", "other"),
+    "best_channel": ("app_push", "sms", "wechat", "call"),
 }
 
 _KINDS_BY_NAME: dict[str, str] = {
@@ -98,7 +99,12 @@ _KINDS_BY_NAME: dict[str, str] = {
                              "age_band", "province", "branch_id", "risk_level", "status")},
     **{n: "float" for n in ("cash_share", "net_commission_rate")},
     # scores
-    **{n: "float" for n in ("p_alive", "expected_trading_days_90", "reactivation_propensity")},
+    **{n: "float" for n in ("p_alive", "expected_trading_days_90", "reactivation_propensity", "uplift")},
+    "uplift_arm": "string",
+    # outcome tags (panhuo.learn.feedback)
+    "responded_90d": "bool",
+    "contact_fatigue_30d": "int",
+    **{n: "string" for n in ("best_channel", "best_benefit_kind")},
 }
 
 #: The tag library's and the scores' names with their kinds (no data needed).
