@@ -1,4 +1,4 @@
-"""Chart geometry for the overview, computed in Python; the template only places it as inline SVG.
+"""Chart geometry for the overview and the measurement report, computed in Python; the template only places it as inline SVG.
 
 No script, no external asset: every chart is a handful of ``<rect>``, ``<circle>``, ``<line>``
 and ``<text>`` elements whose coordinates come from here.
@@ -15,8 +15,11 @@ __all__ = [
     "Scatter",
     "Segment",
     "Tick",
+    "Interval",
+    "Forest",
     "bars",
     "calibration_plot",
+    "forest",
     "stacked_columns",
 ]
 
@@ -129,3 +132,73 @@ def calibration_plot(pairs: list[tuple[float, float, str]], size: float = 260.0,
     path = " ".join(f"{'M' if i == 0 else 'L'}{pt.x:.1f},{pt.y:.1f}" for i, pt in enumerate(points))
     ticks = [Tick(round(size * i / 5, 1), f"{top * i / 5:.2f}") for i in range(6)]
     return Scatter(size, pad, points, path, ticks, top)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One row of a forest plot: the estimate's marker and its 95% CI as a line (pixels), and its label."""
+
+    y: float
+    label: str
+    x: float | None  # None: not estimable (no marker, the label says so)
+    lo: float | None
+    hi: float | None
+    text: str
+    significant: bool
+
+
+@dataclass(frozen=True)
+class Forest:
+    """Estimates with 95% CIs on one horizontal axis; ``zero`` is the x of 0 (the no-effect line)."""
+
+    width: float
+    height: float
+    left: float
+    zero: float
+    rows: list[Interval]
+    ticks: list[Tick]
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    import math
+
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
+    first = math.ceil(lo / step) * step
+    out = []
+    v = first
+    while v <= hi + 1e-9 * step:
+        out.append(round(v, 10))
+        v += step
+    return out
+
+
+def forest(items: list[tuple[str, float | None, float | None, float | None, bool]], *, width: float = 640.0,
+           left: float = 170.0, step: float = 26.0, fmt: str = "{:,.1f}") -> Forest:
+    """A forest plot of ``(label, estimate, ci_low, ci_high, significant)``; the axis always includes 0."""
+    vals = [v for _, e, lo, hi, _ in items for v in (e, lo, hi) if v is not None]
+    lo_v, hi_v = min(vals + [0.0]), max(vals + [0.0])
+    if hi_v == lo_v:
+        hi_v = lo_v + 1.0
+    pad = (hi_v - lo_v) * 0.05
+    lo_v, hi_v = lo_v - pad, hi_v + pad
+    plot = width - left - 20
+
+    def sx(v: float) -> float:
+        return round(left + plot * (v - lo_v) / (hi_v - lo_v), 1)
+
+    rows = []
+    for i, (label, est, lo, hi, sig) in enumerate(items):
+        y = round(step * i + step / 2 + 4, 1)
+        if est is None or lo is None or hi is None:
+            rows.append(Interval(y, label, None, None, None, "—", False))
+        else:
+            rows.append(Interval(y, label, sx(est), sx(lo), sx(hi),
+                                 f"{fmt.format(est)} [{fmt.format(lo)}, {fmt.format(hi)}]", sig))
+    height = step * len(items) + 30
+    ticks = [Tick(sx(v), fmt.format(v)) for v in _nice_ticks(lo_v, hi_v)]
+    return Forest(width, height, left, sx(0.0), rows, ticks)

@@ -1,0 +1,106 @@
+"""The self-contained HTML measurement report (zh-CN, English in small text) of ``panhuo report --format html``.
+
+One file, readable offline: inline CSS, charts drawn as inline SVG from geometry computed in
+:mod:`panhuo.report.charts` (forest plots of the increments with their 95% CIs), no script, no CDN,
+no external asset. Every value reaches the page through Jinja2 with autoescape on. The page says in
+words what the numbers allow: a window still open (how many trading days remain, "not final"),
+customers missing from the data, no holdout, an increment that is not significant (its CI includes 0:
+no ROI is claimed), and the cost per incremental reactivation against the acquisition cost of a new
+effective account.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from panhuo.report.charts import Forest, forest
+
+__all__ = ["EVENT_ZH", "render_report", "verdicts_zh"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+EVENT_ZH = {"login": "登录", "trade": "交易", "deposit": "入金", "back_to_effective": "恢复有效户",
+            "activated": "休眠户激活"}
+KIND_ZH = {"playbook": "策略", "campaign": "历史活动", "programme": "整体项目（对全局对照组）"}
+CHANNEL_ZH = {"app_push": "App推送", "sms": "短信", "wechat": "微信", "call": "电话"}
+
+
+def _money(v: float | None) -> str:
+    return "—" if v is None else f"¥{v:,.2f}"
+
+
+def _ci(d: dict[str, float | None] | None, money: bool = False) -> str:
+    if not d or d.get("estimate") is None:
+        return "—"
+    f = (lambda x: f"¥{x:,.2f}") if money else (lambda x: f"{x:,.1f}")
+    return f"{f(d['estimate'])} [{f(d['ci_low'])}, {f(d['ci_high'])}]"
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def _label(g: dict[str, Any], tier_names: dict[str, str]) -> str:
+    arm = "全部方案" if g["arm"] == "all" else f"方案 {g['arm']}"
+    if g["tier"] == "all":
+        return arm
+    tier = "未知分层" if g["tier"] == "unknown" else tier_names.get(g["tier"], g["tier"])
+    return f"{arm} · {tier}"
+
+
+def verdicts_zh(g: dict[str, Any], acquisition_cost: float) -> list[str]:
+    """Plain Chinese sentences on one comparison (the HTML twin of :func:`panhuo.measure.report.verdicts`)."""
+    if g["not_estimable"]:
+        return [f"无法估计：{g['not_estimable']}（不给出任何数字）"]
+    out = []
+    for what, key in (("增量转化", "conversions"), ("增量股基佣金", "commission")):
+        if g["significant"][key]:
+            out.append(f"{what}在95%水平上显著。")
+        else:
+            out.append(f"{what}不显著（95%置信区间包含0），不能认定有增量。")
+    if g.get("roi"):
+        r = g["roi"]
+        out.append(f"投入产出比 ROI {r['estimate']:.2f}（95%区间 {r['ci_low']:.2f} 至 {r['ci_high']:.2f}），"
+                   "即每投入1元带来的增量佣金。")
+    elif g.get("cost") is not None:
+        out.append("不给出ROI：" + {
+            "no cost recorded: ROI undefined": "没有记录到成本。",
+            "not estimable": "增量无法估计。",
+        }.get(g.get("roi_note") or "", "增量佣金不显著，精确的ROI会误导。"))
+    per = g.get("cost_per_incremental_reactivation_rmb")
+    if per is not None:
+        side = "低于" if per < acquisition_cost else "不低于"
+        out.append(f"每个增量促活成本 ¥{per:,.2f}，{side}新增有效户获客成本 ¥{acquisition_cost:,.2f}。")
+    return out
+
+
+def _charts(item: dict[str, Any]) -> tuple[Forest, Forest]:
+    names = item.get("tier_names", {})
+    conv, comm = [], []
+    for g in item["groups"]:
+        basis = "_cuped" if g.get("estimator") == "cuped" and g.get("incremental_conversions_cuped") else ""
+        c = g.get(f"incremental_conversions{basis}") or {}
+        m = g.get(f"incremental_commission_rmb{basis}") or {}
+        label = _label(g, names)
+        conv.append((label, c.get("estimate"), c.get("ci_low"), c.get("ci_high"), g["significant"]["conversions"]))
+        comm.append((label, m.get("estimate"), m.get("ci_low"), m.get("ci_high"), g["significant"]["commission"]))
+    return forest(conv), forest(comm, fmt="{:,.0f}")
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """The report dict of :func:`panhuo.cli.report.make_report` as one self-contained HTML page."""
+    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
+                      autoescape=select_autoescape(["html"], default_for_string=True, default=True))
+    env.filters.update(money=_money, ci=_ci, pct=_pct)
+    items = list(report["items"]) + ([report["programme"]] if report.get("programme") else [])
+    views = []
+    for item in items:
+        conv, comm = _charts(item)
+        rows = [{"g": g, "label": _label(g, item.get("tier_names", {})),
+                 "verdicts": verdicts_zh(g, report["acquisition_cost_rmb"])} for g in item["groups"]]
+        views.append({"item": item, "kind": KIND_ZH.get(item["kind"], item["kind"]),
+                      "event": " + ".join(EVENT_ZH.get(e, e) for e in item["success_event"].split("+")),
+                      "conv": conv, "comm": comm, "rows": rows, "head": rows[0] if rows else None})
+    return env.get_template("measure.html").render(r=report, views=views, channel_zh=CHANNEL_ZH)
