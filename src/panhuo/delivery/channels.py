@@ -5,8 +5,8 @@ A :class:`Channel` has a ``name`` and ``async send(client, message) -> SendResul
 permanent one (``reason``). ``parse_receipt(headers, body, secret)`` checks a provider receipt's
 signature and reads it (the callback endpoint that calls it comes in a later slice).
 
-Adapters that speak the provider contract (one pooled ``httpx.AsyncClient`` per provider, made by
-the worker, with the bearer token):
+Adapters that speak the provider contract (one :class:`panhuo.delivery.http.HttpClient` per provider,
+a pool of keep-alive connections made by the worker, with the bearer token):
 
 - :class:`AppPushChannel`  ``POST /push/send``   ``{message_id, idempotency_key, customer_id, title, body}``
 - :class:`SmsChannel`      ``POST /sms/send``    ``{message_id, idempotency_key, phone, text}``; the text
@@ -37,9 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
 from panhuo.content.masking import mask_phone
+from panhuo.delivery.http import HttpClient, HttpTimeout, HttpTransportError
 
 __all__ = [
     "AppPushChannel",
@@ -150,7 +149,21 @@ def parse_signature(header: str | None, secret: str | bytes, body: bytes, *, tol
     return t
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _body(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+async def _post(client: HttpClient, target: str, body: bytes, headers: Mapping[str, str] | None = None) -> SendResult:
+    try:
+        response = await client.post(target, body, headers)
+    except HttpTimeout:
+        return SendResult.transient("timeout")
+    except HttpTransportError as exc:
+        return SendResult.transient(f"network error ({exc})"[:300])
+    return classify(response)
+
+
+def _retry_after(response: Any) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -160,8 +173,12 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def classify(response: httpx.Response) -> SendResult:
-    """A provider response as a :class:`SendResult` (see the module docstring)."""
+def classify(response: Any) -> SendResult:
+    """A provider response as a :class:`SendResult` (see the module docstring).
+
+    ``response``: a :class:`panhuo.delivery.http.Response` (or anything shaped like it: ``status_code``,
+    ``headers``, ``json()``, ``text``, ``reason_phrase``, ``url``, e.g. an ``httpx.Response``).
+    """
     code = response.status_code
     if code == 429:
         return SendResult.transient("429 rate limited", _retry_after(response))
@@ -180,7 +197,7 @@ def classify(response: httpx.Response) -> SendResult:
             if not isinstance(pid, str) or not pid:
                 raise KeyError("provider_id")
         except (ValueError, KeyError, TypeError):
-            log.warning("malformed %s response from %s: %r", code, response.request.url, response.text[:200])
+            log.warning("malformed %s response from %s: %r", code, response.url, response.text[:200])
             return SendResult.transient(f"{code} malformed response")
         return SendResult.sent(pid, duplicate=bool(data.get("duplicate", False)))
     if 300 <= code < 400:  # a redirect means a wrong URL in the settings: retrying will not help
@@ -202,18 +219,12 @@ class Channel:
         """Who the message goes to, fit for the archive and logs (never an unmasked phone)."""
         return message.customer_id
 
-    async def send(self, client: httpx.AsyncClient, message: Message) -> SendResult:
+    async def send(self, client: HttpClient, message: Message) -> SendResult:
         """One attempt. Timeouts and network errors come back as transient results, never raised."""
         body = self.payload(message)
         if isinstance(body, SendResult):
             return body
-        try:
-            response = await client.post(self.path, json=body)
-        except httpx.TimeoutException as exc:
-            return SendResult.transient(f"timeout ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return SendResult.transient(f"network error ({type(exc).__name__})")
-        return classify(response)
+        return await _post(client, self.path, _body(body))
 
     def parse_receipt(self, headers: Mapping[str, str], body: bytes, secret: str | bytes) -> Receipt:
         """A provider receipt, its signature checked (ValueError when wrong). Used by the callback slice."""
@@ -307,17 +318,10 @@ class WebhookChannel(Channel):
                 "arm": message.arm, "benefit_id": message.benefit_id, "content": message.content,
                 "segment": message.extra.get("segment"), "tags": message.extra.get("tags", {})}
 
-    async def send(self, client: httpx.AsyncClient, message: Message) -> SendResult:
-        body = json.dumps(self.payload(message), ensure_ascii=False, separators=(",", ":"), default=str).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
-                   "Idempotency-Key": message.idempotency_key}
-        try:
-            response = await client.post(self.url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            return SendResult.transient(f"timeout ({type(exc).__name__})")
-        except httpx.TransportError as exc:
-            return SendResult.transient(f"network error ({type(exc).__name__})")
-        return classify(response)
+    async def send(self, client: HttpClient, message: Message) -> SendResult:
+        body = _body(self.payload(message))
+        headers = {SIGNATURE_HEADER: sign(self._secret, body), "Idempotency-Key": message.idempotency_key}
+        return await _post(client, self.url, body, headers)
 
 
 def lookup_customers(warehouse_dir: Path, customer_ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:

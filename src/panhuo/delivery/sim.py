@@ -47,21 +47,22 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from panhuo.delivery._serve import LoopbackServer
 from panhuo.errors import ConfigError
 from panhuo.store.models import now_shanghai
 
@@ -89,6 +90,7 @@ _RESPONSE_FAULTS = (("permanent_rate", "400"), ("rate_429", "429"), ("error_rate
                     ("malformed_rate", "malformed"), ("lost_response_rate", "lost_response"))
 _NOT_BY_HTTP = frozenset({"token", "secret", "receipt_queue_max"})
 _SENDERS = 8
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,29 @@ def _provider_id(channel: str, key: str) -> str:
 
 def _now_iso() -> str:
     return now_shanghai().isoformat(timespec="milliseconds")
+
+
+class _Reply(NamedTuple):
+    """An answer of the simulator: status, body, content type, extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
+    return _Reply(status, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), "application/json",
+                  headers)
+
+
+def _accepted(provider_id: str, duplicate: bool) -> _Reply:
+    return _Reply(200, (f'{{"provider_id":"{provider_id}","status":"accepted","duplicate":'
+                        f'{"true" if duplicate else "false"}}}').encode())
+
+
+_CONTROL: dict[str, tuple[str, ...]] = {"/stats": ("GET",), "/reset": ("POST",), "/config": ("GET", "POST"),
+                                         "/health": ("GET",)}
 
 
 # -- request validation -------------------------------------------------------------------------
@@ -373,22 +398,22 @@ class _SimState:
 
     # sending ------------------------------------------------------------------------------------
 
-    async def handle_send(self, channel: str, request: Request) -> Response:
+    def count_cut_off(self) -> None:
+        """A send request whose sender went away (killed) before its whole body arrived: nothing delivered."""
+        with self.lock:
+            self.requests += 1
+            self.cut_off += 1
+
+    def begin(self, channel: str, auth: str, raw: bytes) -> _Reply | tuple[dict[str, str], float]:
+        """Check the token and the body of a send request: a refusal, or (its fields, the latency to apply)."""
         with self.lock:
             self.requests += 1
             req_no = self.requests
             cfg = self.config
-        auth = request.headers.get("authorization", "")
         if not hmac.compare_digest(auth.encode(), f"Bearer {cfg.token}".encode()):
             with self.lock:
                 self.unauthorized += 1
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
-        try:
-            raw = await request.body()
-        except ClientDisconnect:  # the sender went away (killed) before its body arrived: nothing delivered
-            with self.lock:
-                self.cut_off += 1
-            return Response(status_code=400)
+            return _json(401, {"error": "unauthorized"})
         try:
             fields = _validate(channel, json.loads(raw))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -396,12 +421,17 @@ class _SimState:
             with self.lock:
                 self.invalid += 1
                 self.faults["400"] += 1
-            return JSONResponse({"error": reason}, status_code=400)
-        key = fields["idempotency_key"]
+            return _json(400, {"error": reason})
         lo, hi = cfg.latency_ms
+        delay = 0.0
         if hi > 0:
-            await asyncio.sleep((lo + (hi - lo) * _uniform(cfg.seed, "latency", channel, key, req_no)) / 1000)
+            delay = (lo + (hi - lo) * _uniform(cfg.seed, "latency", channel, fields["idempotency_key"], req_no)) / 1000
+        return fields, delay
 
+    def decide(self, channel: str, fields: dict[str, str]) -> tuple[_Reply, tuple | None]:
+        """Deliver (or fault) one checked request: the answer, and the receipts to send (arguments of
+        `send_receipts`) or None."""
+        key = fields["idempotency_key"]
         fault: str | None = None
         failed = False
         with self.lock:
@@ -428,7 +458,8 @@ class _SimState:
                 if fault is None or fault == "lost_response":
                     keys.add(key)
                     self.attempts.pop((channel, key), None)
-                    failed = _uniform(cfg.seed, "failed", channel, key) < cfg.failed_receipt_rate
+                    failed = bool(cfg.failed_receipt_rate) and \
+                        _uniform(cfg.seed, "failed", channel, key) < cfg.failed_receipt_rate
                     (self.undelivered if failed else self.delivered)[channel] += 1
                 else:
                     self.attempts[(channel, key)] = self.attempts.get((channel, key), 0) + 1
@@ -437,29 +468,42 @@ class _SimState:
 
         provider_id = _provider_id(channel, key)
         if fault in ("400", "429", "5xx", "malformed"):
-            return self._fault_response(fault, cfg, channel, key)
-        if not duplicate and cfg.callback_url and cfg.secret:
-            await self._receipts(cfg, channel, fields, provider_id, failed)
+            return self._fault_response(fault, cfg, channel, key), None
+        job = (cfg, channel, fields, provider_id, failed) if not duplicate and cfg.callback_url and cfg.secret else None
         if fault == "lost_response":
-            return JSONResponse({"error": "service unavailable"}, status_code=503)
-        return JSONResponse({"provider_id": provider_id, "status": "accepted", "duplicate": duplicate})
+            return _json(503, {"error": "service unavailable"}), job
+        return _accepted(provider_id, duplicate), job
 
-    def _fault_response(self, fault: str, cfg: SimConfig, channel: str, key: str) -> Response:
+    async def handle_send(self, channel: str, auth: str, raw: bytes | None) -> _Reply:
+        """One send request (``raw`` None: its body never fully arrived), start to finish."""
+        if raw is None:
+            self.count_cut_off()
+            return _Reply(400, b"", "text/plain")
+        first = self.begin(channel, auth, raw)
+        if isinstance(first, _Reply):
+            return first
+        fields, delay = first
+        if delay:
+            await asyncio.sleep(delay)
+        reply, job = self.decide(channel, fields)
+        if job is not None:
+            await self.send_receipts(*job)
+        return reply
+
+    def _fault_response(self, fault: str, cfg: SimConfig, channel: str, key: str) -> _Reply:
         if fault == "400":
-            return JSONResponse({"error": "rejected by the provider (simulated permanent failure)"},
-                                status_code=400)
+            return _json(400, {"error": "rejected by the provider (simulated permanent failure)"})
         if fault == "429":
             with self.lock:
                 left = self.burst_until[channel] - time.monotonic()
             after = max(cfg.retry_after_s, math.ceil(left)) if left > 0 else cfg.retry_after_s
-            return JSONResponse({"error": "too many requests"}, status_code=429,
-                                headers={"Retry-After": str(after)})
+            return _json(429, {"error": "too many requests"}, (("Retry-After", str(after)),))
         if fault == "5xx":
             status = 500 if _uniform(cfg.seed, "5xx", channel, key) < 0.5 else 503
-            return JSONResponse({"error": "provider error (simulated)"}, status_code=status)
-        return Response(b"<html><body>OK</body></html>", status_code=200, media_type="text/html")
+            return _json(status, {"error": "provider error (simulated)"})
+        return _Reply(200, b"<html><body>OK</body></html>", "text/html; charset=utf-8")
 
-    async def _receipts(self, cfg: SimConfig, channel: str, fields: dict[str, str], provider_id: str,
+    async def send_receipts(self, cfg: SimConfig, channel: str, fields: dict[str, str], provider_id: str,
                         failed: bool) -> None:
         key = fields["idempotency_key"]
         at = _now_iso()
@@ -485,42 +529,62 @@ class _SimState:
             await self.enqueue(_Batch(url, secret, [status] + ([status] if twice else []) + after))
 
 
+def _control(state: _SimState, method: str, path: str, raw: bytes) -> _Reply:
+    """The control endpoints: ``GET /stats``, ``POST /reset``, ``GET``/``POST /config``, ``GET /health``."""
+    allowed = _CONTROL.get(path)
+    if allowed is None:
+        return _json(404, {"error": f"no such endpoint {path}"})
+    if method not in allowed:
+        return _json(405, {"error": f"{method} not allowed on {path}"}, (("Allow", ", ".join(allowed)),))
+    if path == "/stats":
+        return _json(200, state.stats())
+    if path == "/health":
+        return _json(200, {"ok": True})
+    if path == "/reset":
+        state.reset()
+        return _json(200, {"ok": True})
+    if method == "GET":
+        return _json(200, state.config.public())
+    try:
+        changes = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _json(400, {"error": "body is not JSON"})
+    if not isinstance(changes, dict):
+        return _json(400, {"error": "body must be a JSON object"})
+    refused = sorted(set(changes) & _NOT_BY_HTTP)
+    if refused:
+        return _json(400, {"error": f"{', '.join(refused)} cannot be set over HTTP"})
+    try:
+        new = state.configure(**changes)
+    except (ConfigError, TypeError) as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(200, new.public())
+
+
 def create_app(config: SimConfig | None = None) -> Starlette:
-    """The simulator as an ASGI app; its state is ``app.state.sim``."""
+    """The simulator as an ASGI app (to mount it under another ASGI server); its state is ``app.state.sim``.
+
+    :class:`SimServer` and ``panhuo provider-sim`` serve the same state with :class:`_SimProtocol`
+    instead, several times faster than uvicorn/h11 on loopback (see the module docstring).
+    """
     state = _SimState(config or SimConfig())
+
+    def respond(reply: _Reply) -> Response:
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type,
+                        headers=dict(reply.headers))
 
     def sender(channel: str):
         async def endpoint(request: Request) -> Response:
-            return await state.handle_send(channel, request)
+            try:
+                raw: bytes | None = await request.body()
+            except ClientDisconnect:
+                raw = None
+            return respond(await state.handle_send(channel, request.headers.get("authorization", ""), raw))
         return endpoint
 
-    async def stats(request: Request) -> Response:
-        return JSONResponse(state.stats())
-
-    async def reset(request: Request) -> Response:
-        state.reset()
-        return JSONResponse({"ok": True})
-
-    async def config_endpoint(request: Request) -> Response:
-        if request.method == "GET":
-            return JSONResponse(state.config.public())
-        try:
-            changes = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
-        if not isinstance(changes, dict):
-            return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
-        refused = sorted(set(changes) & _NOT_BY_HTTP)
-        if refused:
-            return JSONResponse({"error": f"{', '.join(refused)} cannot be set over HTTP"}, status_code=400)
-        try:
-            new = state.configure(**changes)
-        except (ConfigError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(new.public())
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+    async def control(request: Request) -> Response:
+        raw = await request.body() if request.method == "POST" else b""
+        return respond(_control(state, request.method, request.url.path, raw))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -531,20 +595,214 @@ def create_app(config: SimConfig | None = None) -> Starlette:
             await state.close()
 
     routes = [Route(path, sender(ch), methods=["POST"]) for ch, path in _PATHS.items()]
-    routes += [
-        Route("/stats", stats, methods=["GET"]),
-        Route("/reset", reset, methods=["POST"]),
-        Route("/config", config_endpoint, methods=["GET", "POST"]),
-        Route("/health", health, methods=["GET"]),
-    ]
+    routes += [Route(path, control, methods=list(methods)) for path, methods in _CONTROL.items()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sim = state
     return app
 
 
-class SimServer(LoopbackServer):
-    """The simulator served by uvicorn in a background thread; a context manager (stopping drops pending
-    receipts).
+# -- the HTTP/1.1 server ---------------------------------------------------------------------------
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Content Too Large", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+_SEND_CHANNEL = {path: ch for ch, path in _PATHS.items()}
+MAX_REQUEST_HEAD = 16 * 1024
+MAX_REQUEST_BODY = 1024 * 1024
+
+
+class _SimProtocol(asyncio.Protocol):
+    """One client connection of the simulator: HTTP/1.1 keep-alive, requests answered in order.
+
+    Parses request heads and ``Content-Length`` or chunked bodies by hand (the simulator's requests are
+    small JSON POSTs); a send with no latency and no receipts to queue is answered inside
+    ``data_received`` (no task, no coroutine), anything else by a task, the connection's next request
+    waiting for it. ``Expect: 100-continue`` is answered; a head over 16 KiB is 431, a body over 1 MiB 413
+    (and the connection closed); HTTP/1.0 and ``Connection: close`` close after the answer.
+    """
+
+    def __init__(self, server: SimServer) -> None:
+        self.server = server
+        self.state = server.state
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.head: tuple[str, str, dict[str, str], bool] | None = None  # method, path, headers, keep-alive
+        self.length = 0  # body bytes expected; -1: chunked
+        self.busy = False
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server._conns.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server._conns.discard(self)
+        if self.head is not None and self.head[1] in _SEND_CHANNEL and not self.busy:
+            self.state.count_cut_off()  # the head came, the whole body never did
+        self.head = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self._process()
+
+    def _write(self, reply: _Reply, keep_alive: bool) -> None:
+        if self.closed:
+            return
+        extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers)
+        head = (f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Unknown')}\r\n"
+                f"content-type: {reply.content_type}\r\ncontent-length: {len(reply.body)}\r\n{extra}"
+                + ("" if keep_alive else "connection: close\r\n") + "\r\n")
+        self.transport.write(head.encode("latin-1") + reply.body)  # type: ignore[union-attr]
+        if not keep_alive:
+            self.transport.close()  # type: ignore[union-attr]
+            self.closed = True
+
+    def _refuse(self, status: int, error: str) -> None:
+        self.head = None
+        self.buf.clear()
+        self._write(_json(status, {"error": error}), keep_alive=False)
+
+    def _process(self) -> None:
+        buf = self.buf
+        while not self.closed and not self.busy:
+            if self.head is None:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > MAX_REQUEST_HEAD:
+                        self._refuse(431, "request head too large")
+                    return
+                if not self._parse_head(bytes(buf[:end])):
+                    return
+                del buf[:end + 4]
+            method, path, headers, keep_alive = self.head  # type: ignore[misc]
+            if self.length >= 0:
+                if len(buf) < self.length:
+                    return
+                raw = bytes(buf[:self.length])
+                del buf[:self.length]
+            else:
+                raw = self._dechunk()
+                if raw is None:
+                    return
+            self.head = None
+            channel = _SEND_CHANNEL.get(path)
+            if channel is None or method != "POST":
+                reply = (_json(405, {"error": f"{method} not allowed on {path}"}, (("Allow", "POST"),))
+                         if channel is not None else _control(self.state, method, path, raw))
+                self._write(reply, keep_alive)
+                continue
+            first = self.state.begin(channel, headers.get("authorization", ""), raw)
+            if isinstance(first, _Reply):
+                self._write(first, keep_alive)
+                continue
+            fields, delay = first
+            if not delay:
+                reply, job = self.state.decide(channel, fields)
+                if job is None:
+                    self._write(reply, keep_alive)
+                    continue
+                self.busy = True
+                asyncio.ensure_future(self._finish(reply, job, keep_alive))
+                return
+            self.busy = True
+            asyncio.ensure_future(self._later(channel, fields, delay, keep_alive))
+            return
+
+    async def _later(self, channel: str, fields: dict[str, str], delay: float, keep_alive: bool) -> None:
+        await asyncio.sleep(delay)
+        reply, job = self.state.decide(channel, fields)
+        await self._finish(reply, job, keep_alive)
+
+    async def _finish(self, reply: _Reply, job: tuple | None, keep_alive: bool) -> None:
+        try:
+            if job is not None:
+                await self.state.send_receipts(*job)
+        except Exception:  # the message was delivered: answer it whatever became of its receipts
+            log.exception("provider-sim: could not queue the receipts of %s", reply)
+        finally:
+            self.busy = False
+        self._write(reply, keep_alive)
+        if not self.closed:
+            self._process()
+
+    def _parse_head(self, head: bytes) -> bool:
+        try:
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, version = lines[0].split(" ")
+        except ValueError:
+            self._refuse(400, "malformed request line")
+            return False
+        if not version.startswith("HTTP/1."):
+            self._refuse(400, f"unsupported protocol {version[:20]}")
+            return False
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                self._refuse(400, "malformed header line")
+                return False
+            headers[name.strip().lower()] = value.strip()
+        conn = headers.get("connection", "").lower()
+        keep_alive = "close" not in conn and (version == "HTTP/1.1" or "keep-alive" in conn)
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self.length = -1
+            self._chunked = bytearray()
+        else:
+            try:
+                self.length = int(headers.get("content-length", "0"))
+            except ValueError:
+                self._refuse(400, "bad Content-Length")
+                return False
+            if self.length < 0:
+                self._refuse(400, "bad Content-Length")
+                return False
+            if self.length > MAX_REQUEST_BODY:
+                self._refuse(413, f"body larger than {MAX_REQUEST_BODY} bytes")
+                return False
+        if headers.get("expect", "").lower() == "100-continue":
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+        self.head = (method, target.split("?", 1)[0], headers, keep_alive)
+        return True
+
+    def _dechunk(self) -> bytes | None:
+        """The whole chunked body once it has arrived (consumed from the buffer), else None."""
+        buf = self.buf
+        pos, out = 0, bytearray()
+        while True:
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                return None
+            try:
+                size = int(bytes(buf[pos:end]).split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self._refuse(400, "bad chunk size")
+                return None
+            if len(out) + size > MAX_REQUEST_BODY:
+                self._refuse(413, f"body larger than {MAX_REQUEST_BODY} bytes")
+                return None
+            if size == 0:
+                trailer_end = buf.find(b"\r\n\r\n", end)
+                if buf[end:end + 4] == b"\r\n\r\n":
+                    trailer_end = end
+                if trailer_end < 0:
+                    return None
+                del buf[:trailer_end + 4]
+                return bytes(out)
+            if len(buf) < end + 2 + size + 2:
+                return None
+            out += buf[end + 2:end + 2 + size]
+            pos = end + 2 + size + 2
+
+
+class SimServer:
+    """The simulator served on loopback from a background thread (its own asyncio loop and
+    :class:`_SimProtocol`); a context manager (stopping drops pending receipts).
 
     ``SimServer(port=0, error_rate=0.1)`` starts nothing until :meth:`start` (or ``with``);
     keyword arguments override fields of ``config``.
@@ -556,31 +814,108 @@ class SimServer(LoopbackServer):
                  **settings: Any) -> None:
         config = config or SimConfig()
         config = dataclasses.replace(config, **settings) if settings else config
-        super().__init__(create_app(config), host, port, backlog=1024)
+        self.state = _SimState(config)
+        self.host, self.port, self.backlog = host, port, 2048
+        self._conns: set[_SimProtocol] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://<host>:<port>`` (the port the OS picked, once started)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.base_url
+
+    def start(self, timeout: float = 10.0) -> SimServer:
+        if self._thread is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"{self.label} cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        self.port = sock.getsockname()[1]
+        ready = threading.Event()
+        loop = self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            await self.state.start()
+            server = await loop.create_server(lambda: _SimProtocol(self), sock=sock, backlog=self.backlog)
+            ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                server.close()
+                for conn in list(self._conns):
+                    if conn.transport is not None:
+                        conn.transport.close()
+                await self.state.close()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(serve())
+            except BaseException as exc:  # reported by start()
+                self._error = exc
+            finally:
+                ready.set()
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"{self.label}:{self.port}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout) or self._error is not None or not self._thread.is_alive():
+            self.stop()
+            raise ConfigError(f"{self.label} did not start on {self.url}: {self._error or 'timed out'}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving (close the listener and every connection) and join the thread."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        self._thread = self._loop = self._stop = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     @property
     def config(self) -> SimConfig:
         """The settings in force (changed by :meth:`configure` and ``POST /config``)."""
-        return self.app.state.sim.config
+        return self.state.config
 
     def stats(self) -> dict[str, Any]:
         """The counters, as ``GET /stats`` returns them."""
-        return self.app.state.sim.stats()
+        return self.state.stats()
 
     def configure(self, **faults: Any) -> SimConfig:
         """Change settings while running (any :class:`SimConfig` field); returns the new configuration."""
-        return self.app.state.sim.configure(**faults)
+        return self.state.configure(**faults)
 
     def reset(self) -> None:
         """Clear counters and keys, as ``POST /reset``."""
-        self.app.state.sim.reset()
+        self.state.reset()
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every queued (and late) receipt has been sent or given up; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self.app.state.sim.pending > 0:
+        while self.state.pending > 0:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
         return True
-

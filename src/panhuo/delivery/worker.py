@@ -17,8 +17,10 @@ One batch at a time (``delivery.batch`` rows, default 500):
    sees opt-outs when a run is planned; this re-check stops the sends queued before it.
 3. **look up** what the batch needs, set-based: phones (SMS) and advisors (calls) from the warehouse
    ``customers`` table in one Parquet scan; the playbook's segment and the chosen tags for a webhook.
-4. **send** every message concurrently with asyncio: one pooled ``httpx.AsyncClient`` per provider
-   (bearer token from the env var its settings name), a token bucket per provider
+4. **send** every message concurrently with asyncio: one :class:`~panhuo.delivery.http.HttpClient`
+   per provider (keep-alive connections; bearer token from the env var its settings name; httpx cost
+   1-2 ms of CPU a request and capped a worker near 500 messages/s, see benchmarks/RESULTS.md), a
+   token bucket per provider
    (``rate_per_second``), at most ``concurrency`` requests in flight, the provider's ``timeout``.
    Timeouts, network errors, 5xx, 429 and malformed answers are retried with exponential backoff and
    jitter (a ``Retry-After`` is waited for; one longer than ``delivery.max_wait`` defers the message to
@@ -75,7 +77,7 @@ from panhuo.runs.models import ContactLog, OutboxMessage
 from panhuo.store.models import now_shanghai
 
 if TYPE_CHECKING:
-    import httpx
+    from panhuo.delivery.http import HttpClient
     from sqlalchemy.orm import Session
 
     from panhuo.config import Workspace
@@ -148,6 +150,13 @@ class TokenBucket:
         self._lock = asyncio.Lock()
 
     async def take(self) -> None:
+        if not self._lock.locked():  # nobody waiting: take a token without the lock when there is one
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
         async with self._lock:
             while True:
                 now = time.monotonic()
@@ -286,12 +295,11 @@ class DeliveryWorker:
 
     async def arun(self, *, follow: bool = False, stop: threading.Event | None = None,
                    max_batches: int | None = None) -> DeliverySummary:
-        import httpx
+        from panhuo.delivery.http import HttpClient
 
-        skip_missing_sniffio()
         summary = DeliverySummary(self.worker_id)
         started = time.monotonic()
-        clients: dict[str, httpx.AsyncClient] = {}
+        clients: dict[str, HttpClient] = {}
         buckets: dict[str, TokenBucket] = {}
         gates: dict[str, asyncio.Semaphore] = {}
         for route in self.routes.values():
@@ -299,9 +307,8 @@ class DeliveryWorker:
                 continue
             p, creds = route.settings, self.creds[route.provider]
             headers = {"Authorization": f"Bearer {creds['token']}"} if "token" in creds else {}
-            clients[route.provider] = httpx.AsyncClient(
-                base_url=p.base_url, headers=headers, timeout=httpx.Timeout(p.timeout),
-                limits=httpx.Limits(max_connections=p.concurrency, max_keepalive_connections=p.concurrency))
+            clients[route.provider] = HttpClient(p.base_url, headers=headers, timeout=p.timeout,
+                                                 max_connections=p.concurrency)
             buckets[route.provider] = TokenBucket(p.rate_per_second)
             gates[route.provider] = asyncio.Semaphore(p.concurrency)
         try:
@@ -456,7 +463,7 @@ class DeliveryWorker:
         cols = {n: t.column(n).to_pylist() for n in have}
         return {cid: {n: cols[n][i] for n in have} for i, cid in enumerate(t.column("customer_id").to_pylist())}
 
-    async def _deliver_batch(self, batch: list[Message], clients: dict[str, httpx.AsyncClient],
+    async def _deliver_batch(self, batch: list[Message], clients: dict[str, HttpClient],
                              buckets: dict[str, TokenBucket], gates: dict[str, asyncio.Semaphore],
                              summary: DeliverySummary) -> None:
         beat = asyncio.create_task(self._heartbeat([m.id for m in batch]))
@@ -512,7 +519,7 @@ class DeliveryWorker:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** max(0, attempt - 1))
         return base / 2 + random.uniform(0, base / 2)  # equal jitter: never zero, never above the cap
 
-    async def _send(self, m: Message, route: _Route, client: httpx.AsyncClient, bucket: TokenBucket) -> _Outcome:
+    async def _send(self, m: Message, route: _Route, client: HttpClient, bucket: TokenBucket) -> _Outcome:
         attempts, retried = m.attempts, 0
         max_attempts = route.settings.max_attempts
         while True:
