@@ -218,7 +218,7 @@ def tier_table(ws: Workspace, con: BaseBackend, as_of: dt.date) -> pa.Table | No
         aud = audience(ws, con, as_of)
     except WarehouseError:
         return None
-    load = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id()
+    load = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id
     key = (str(ws.root), as_of, f"{aud.as_of}|{load}")
     got = _TIER_CACHE.get(key)
     if got is None:
@@ -304,7 +304,7 @@ def customer_matrix(ws: Workspace, spec: PlaybookSpec, ids: Sequence[str], as_of
     from panhuo.warehouse import Warehouse
 
     con = connect(ws.settings.engine, ws.tmp_dir)
-    load = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id()
+    load = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id
     key = (str(ws.root), spec.model_dump_json(), as_of, load, _done_runs(ws, spec.id))
     alloc = _ALLOC_CACHE.get(key)
     if alloc is None:
