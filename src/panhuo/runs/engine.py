@@ -9,8 +9,8 @@
    control flag, the contact counts, the re-entry gaps and the opt-outs are joined on as small Arrow tables;
 3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`);
 4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
-5. decisions (one per candidate), assignments and outbox rows written in customer-id order, one
-   transaction per batch (``runs.batch_size``, default 10k). Global control, assignment, rows and
+5. decisions (one per candidate, carrying the assignment of those who reached it) and outbox rows
+   written in customer-id order, one transaction per batch (``runs.batch_size``, default 10k). Global control, assignment, rows and
    content are done per slice of candidates (``CHUNK``) after the one guardrail query, so the first
    batch commits soon after it; on PostgreSQL a writer thread commits batch k while batch k+1 is built,
    and a batch no attempt can have written yet is COPYed straight into the tables (:class:`_Writer`);
@@ -48,7 +48,7 @@ from panhuo.runs import assignment as asg
 from panhuo.runs import guardrails, triggers
 from panhuo.runs.candidates import candidate_table
 from panhuo.runs.guardrails import frequency, pipl, reentry, send_window
-from panhuo.runs.models import Assignment, Decision, OutboxMessage, Run
+from panhuo.runs.models import Decision, OutboxMessage, Run
 from panhuo.runs.outbox import (
     copy_column,
     copy_escape,
@@ -473,9 +473,11 @@ class _Benefits:
 
 
 class _Batch:
-    """The rows of one batch, column-wise: decisions (one per candidate), assignments, outbox messages."""
+    """The rows of one batch, column-wise: decisions (one per candidate, with the assignment of those who
+    reached it) and outbox messages; ``blocks`` is their COPY text (PostgreSQL), encoded before the batch
+    is handed to the writer thread."""
 
-    __slots__ = ("a_arm", "a_ids", "benefit", "channel", "content", "grp", "guard", "ids", "keys", "o_arm",
+    __slots__ = ("arm", "benefit", "blocks", "channel", "content", "grp", "guard", "ids", "keys", "o_arm",
                  "o_ids", "o_pos", "outcome", "prop", "reason")
 
     def __init__(self) -> None:
@@ -483,10 +485,9 @@ class _Batch:
         self.guard: list[str] = []
         self.outcome: list[str] = []
         self.reason: list[str] = []
-        self.a_ids: list[str] = []
-        self.grp: list[str] = []
-        self.a_arm: list[str | None] = []
-        self.prop: list[float] = []
+        self.grp: list[str | None] = []  # None: blocked before assignment (no group, arm, propensity, seed)
+        self.arm: list[str | None] = []
+        self.prop: list[float | None] = []
         self.o_ids: list[str] = []
         self.o_pos: list[int] = []  # the message's decision (index into ids)
         self.channel: list[str] = []
@@ -494,11 +495,14 @@ class _Batch:
         self.benefit: list[str | None] = []
         self.content: list[str | None] = []
         self.keys: list[str] = []
+        self.blocks: list[tuple[Any, tuple[str, ...], str]] | None = None
 
     def refuse(self, guardrail: str, refused: dict[str, str]) -> None:
-        """Mark the refused customers' send decisions blocked by ``guardrail``; drop their messages."""
+        """Mark the refused customers' send decisions blocked by ``guardrail``; drop their messages
+        (their assignment stays: they were assigned, then not sent)."""
         if not refused:
             return
+        self.blocks = None  # encoded before the refusal: stale
         keep = []
         for j, cid in enumerate(self.o_ids):
             why = refused.get(cid)
@@ -542,7 +546,7 @@ def _batch(cols: _Columns, lo: int, hi: int, last: str | None) -> _Batch:
     ids, guard, reason, channel = plan.ids, plan.guardrail, plan.reason, plan.channel
     group, arm, prop, items, default_item = cols.group, cols.arm, cols.prop, cols.items, cols.default_item
     send_g, send_o, send_r = cols.send
-    d_ids, d_g, d_o, d_r = b.ids, b.guard, b.outcome, b.reason
+    d_ids, d_g, d_o, d_r, d_grp, d_arm, d_prop = b.ids, b.guard, b.outcome, b.reason, b.grp, b.arm, b.prop
     for i in range(lo, hi):
         cid = ids[i]
         if cid == last:
@@ -570,10 +574,13 @@ def _batch(cols: _Columns, lo: int, hi: int, last: str | None) -> _Batch:
             b.benefit.append(its[0] if its else default_item)
         d_ids.append(cid)
         if grp:
-            b.a_ids.append(cid)
-            b.grp.append(grp)
-            b.a_arm.append(arm[i])
-            b.prop.append(prop[i])
+            d_grp.append(grp)
+            d_arm.append(arm[i])
+            d_prop.append(prop[i])
+        else:
+            d_grp.append(None)
+            d_arm.append(None)
+            d_prop.append(None)
     return b
 
 
@@ -590,8 +597,7 @@ def _render(builder: Any, b: _Batch) -> dict[str, str]:
     return rejected
 
 
-DECISION_COLS = ("run_id", "customer_id", "guardrail", "outcome", "reason")
-ASSIGNMENT_COLS = ("run_id", "customer_id", "grp", "arm", "propensity", "seed")
+DECISION_COLS = ("run_id", "customer_id", "guardrail", "outcome", "reason", "grp", "arm", "propensity", "seed")
 OUTBOX_COLS = ("run_id", "playbook_id", "customer_id", "channel", "arm", "benefit_id", "content",
                "idempotency_key", "status", "send_after", "created_at")
 
@@ -599,10 +605,11 @@ OUTBOX_COLS = ("run_id", "playbook_id", "customer_id", "channel", "arm", "benefi
 class _Writer:
     """Writes batches, one transaction each, every row of a batch or none.
 
-    PostgreSQL: each batch transaction first takes a transaction-level advisory lock on the run, so two
-    attempts of the same run never write at the same time. A batch no earlier attempt can have written
-    (this invocation found the run without decisions, or a probe under the lock finds none of the
-    batch's customers) is COPYed straight into the tables; otherwise through the staging tables with
+    PostgreSQL: the batch's COPY text is encoded by the thread that built it (:meth:`encode`), so the
+    writer thread only sends it. Each batch transaction first takes a transaction-level advisory lock on
+    the run, so two attempts of the same run never write at the same time. A batch no earlier attempt can
+    have written (this invocation found the run without decisions, or a probe under the lock finds none of
+    the batch's customers) is COPYed straight into the tables; otherwise through the staging tables with
     ``ON CONFLICT DO NOTHING``. The fast path runs under a savepoint: should a row exist after all (the
     UNIQUE keys refuse it), the batch falls back to the staging path and so does every later batch.
     SQLite: the driver's executemany, ``ON CONFLICT DO NOTHING``.
@@ -617,6 +624,11 @@ class _Writer:
         self.pg = store.engine.dialect.name == "postgresql"
         self.fresh = fresh
         self.fast = 0  # batches written by the fast path (for tests)
+
+    def encode(self, b: _Batch) -> None:
+        """PostgreSQL: the batch's COPY text, ahead of :meth:`write` (a later refusal encodes it again)."""
+        if self.pg:
+            b.blocks = self._blocks(b)
 
     def write(self, b: _Batch) -> int:
         """One batch in one transaction: benefits reserved first, then the rows; returns the messages written."""
@@ -639,17 +651,16 @@ class _Writer:
                           (self.run_id, b.ids, b.keys)).fetchone()
         return bool(row[0])
 
-    def _pg(self, s: Any, b: _Batch) -> None:
-        rid, seed = str(int(self.run_id)), self._seed
-        ids = copy_ids(b.ids)
-        blocks = [
-            (Decision.__table__, DECISION_COLS, "".join([
-                f"{rid}\t{c}\t{g}\t{o}\t{r}\n" for c, g, o, r in zip(
-                    ids, copy_column(b.guard), copy_column(b.outcome), copy_column(b.reason), strict=True)])),
-            (Assignment.__table__, ASSIGNMENT_COLS, "".join([
-                f"{rid}\t{c}\t{g}\t{a}\t{p!r}\t{seed}\n" for c, g, a, p in zip(
-                    copy_ids(b.a_ids), copy_column(b.grp), copy_column(b.a_arm), b.prop, strict=True)])),
-        ]
+    def _blocks(self, b: _Batch) -> list[tuple[Any, tuple[str, ...], str]]:
+        """COPY text of the batch's decisions and outbox rows. A decision's columns after the customer come
+        from a small vocabulary (guardrail, outcome, reason, group, arm, propensity): each distinct one is
+        encoded once."""
+        rid, seed = str(int(self.run_id)), copy_escape(self.seed)
+        keys = list(zip(b.guard, b.outcome, b.reason, b.grp, b.arm, b.prop, strict=True))
+        tails = {k: "\t".join([*(copy_escape(v) for v in k[:5]), "\\N" if k[5] is None else repr(k[5]),
+                                "\\N" if k[3] is None else seed]) for k in set(keys)}
+        blocks = [(Decision.__table__, DECISION_COLS, "".join([
+            f"{rid}\t{c}\t{tails[k]}\n" for c, k in zip(copy_ids(b.ids), keys, strict=True)]))]
         if b.o_ids:
             pb, send, created = (copy_column([v])[0] for v in (self.playbook_id, self.send_at.isoformat(),
                                                                 self.created.isoformat()))
@@ -658,6 +669,10 @@ class _Writer:
                 for c, ch, a, bid, text, k in zip(copy_ids(b.o_ids), copy_column(b.channel), copy_column(b.o_arm),
                                                   copy_column(b.benefit), copy_column(b.content), copy_ids(b.keys),
                                                   strict=True)])))
+        return blocks
+
+    def _pg(self, s: Any, b: _Batch) -> None:
+        blocks = b.blocks if b.blocks is not None else self._blocks(b)
         fast = self.fresh or not self._exists(s, b)
         if fast:
             from psycopg import errors
@@ -677,16 +692,11 @@ class _Writer:
             for table, cols, block in blocks:
                 copy_text(s, table, cols, block, ignore=True)  # type: ignore[arg-type]
 
-    @property
-    def _seed(self) -> str:
-        return copy_escape(self.seed)
-
     def _sqlite(self, s: Any, b: _Batch) -> None:
-        rid = self.run_id
+        rid, seed = self.run_id, self.seed
         sqlite_insert_ignore(s, Decision.__table__, DECISION_COLS, list(zip(  # type: ignore[arg-type]
-            [rid] * len(b.ids), b.ids, b.guard, b.outcome, b.reason, strict=True)))
-        sqlite_insert_ignore(s, Assignment.__table__, ASSIGNMENT_COLS, list(zip(  # type: ignore[arg-type]
-            [rid] * len(b.a_ids), b.a_ids, b.grp, b.a_arm, b.prop, [self.seed] * len(b.a_ids), strict=True)))
+            [rid] * len(b.ids), b.ids, b.guard, b.outcome, b.reason, b.grp, b.arm, b.prop,
+            [None if g is None else seed for g in b.grp], strict=True)))
         n = len(b.o_ids)
         send, created = sqlite_time(self.send_at), sqlite_time(self.created)
         sqlite_insert_ignore(s, OutboxMessage.__table__, OUTBOX_COLS, list(zip(  # type: ignore[arg-type]
@@ -707,7 +717,7 @@ def run_playbook(
     progress: Progress | None = None,
     force: bool = False,
 ) -> RunReport:
-    """Run a live playbook at ``as_of``: decisions, assignments and outbox rows, idempotent and resumable.
+    """Run a live playbook at ``as_of``: decisions (with the assignments) and outbox rows, idempotent and resumable.
 
     The trigger must fire at ``as_of``; ``force`` runs the playbook when it does not (the run's audit
     entry and report say so). A run that raises is marked ``failed``; running it again resumes it.
@@ -882,6 +892,7 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
                 last = plan.ids[hi - 1]
                 b.refuse(CONTENT, _render(builder, b))
                 b.keys = idempotency_keys(playbook_id, b.o_ids, key)
+                writer.encode(b)
                 pipe.put(clo + hi, b)
     finally:
         pipe.close()

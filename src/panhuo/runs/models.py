@@ -1,11 +1,19 @@
-"""SQLAlchemy models of playbook runs: runs, assignments, decisions, the outbox and the contact log.
+"""SQLAlchemy models of playbook runs: runs, decisions (with their assignments), the outbox and the contact log.
 
 Registered on the store's :class:`~panhuo.store.models.Base` (``panhuo.store`` imports this module),
-created by migration ``0002``. One ``runs`` row per (playbook, run key); one ``decisions`` row per
-candidate per run (the deciding guardrail and its reason code, or the holdout/send outcome); one
-``assignments`` row per customer who reached assignment (group, arm, propensity, seed); one ``outbox``
-row per message, unique by its idempotency key; ``contact_log`` holds messages actually sent
-(written by delivery) and feeds the frequency caps. Money, when it appears, is integer fen.
+created by migrations ``0002`` and ``0007``. One ``runs`` row per (playbook, run key); one ``decisions``
+row per candidate per run: the deciding guardrail and its reason code, or the holdout/send outcome, and,
+for a customer who reached assignment, the assignment on the same row (group, arm, propensity, seed;
+NULL otherwise). Until migration ``0007`` the assignments were a table of their own; folding them into
+the decision (one wide row per candidate instead of two narrow ones) is what lets a run over a million
+candidates write at close to a plain COPY. :class:`Assignment` and :func:`assignment_rows` read them
+as before. One ``outbox`` row per message, unique by its idempotency key; ``contact_log`` holds messages
+actually sent (written by delivery) and feeds the frequency caps. Money, when it appears, is integer fen.
+
+``decisions.run_id`` carries no foreign key (since ``0007``): PostgreSQL checks a foreign key with a
+trigger per inserted row, which cost two thirds of the time of writing a million decisions. Its
+integrity comes from the one writer: the run engine inserts the ``runs`` row in its own transaction
+before any decision, and runs are never deleted.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Select,
     CheckConstraint,
     Date,
     Float,
@@ -24,7 +31,9 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Select,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -67,44 +76,63 @@ class Run(Base):
     funnel: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
-class Assignment(Base):
-    """Group and arm of one customer in one run, with the probability of that assignment (propensity)."""
+class Decision(Base):
+    """The decision on one candidate in one run: the guardrail that decided, its outcome and reason code,
+    and the candidate's assignment when they reached it (``grp`` NULL otherwise: blocked before it)."""
 
-    __tablename__ = "assignments"
-    __table_args__ = (CheckConstraint(_in("grp", GROUPS), name="grp"),)
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
+        CheckConstraint(f"grp IS NULL OR {_in('grp', GROUPS)}", name="grp"),
+        CheckConstraint("(grp IS NULL) = (propensity IS NULL) AND (grp IS NULL) = (seed IS NULL)",
+                        name="assignment_complete"),
+    )
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # runs.id; no foreign key (see above)
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    grp: Mapped[str] = mapped_column(String(20))
+    guardrail: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(60))
+    grp: Mapped[str | None] = mapped_column(String(20), default=None)
     arm: Mapped[str | None] = mapped_column(String(64), default=None)
-    propensity: Mapped[float] = mapped_column(Float)
-    seed: Mapped[str] = mapped_column(String(64))
+    propensity: Mapped[float | None] = mapped_column(Float, default=None)
+    seed: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+_D = Decision.__table__.c
+#: the assignments: the decisions of the customers who reached assignment (read-only)
+ASSIGNMENTS = (select(_D.run_id, _D.customer_id, _D.grp, _D.arm, _D.propensity, _D.seed)
+               .where(_D.grp.is_not(None)).subquery("assignments"))
+
+
+class Assignment(Base):
+    """Group and arm of one customer in one run, with the probability of that assignment (propensity).
+
+    Read-only: mapped onto the decisions that carry an assignment (:data:`ASSIGNMENTS`); the run engine
+    writes them as part of the decision.
+    """
+
+    __table__ = ASSIGNMENTS
+    __mapper_args__ = {"primary_key": [ASSIGNMENTS.c.run_id, ASSIGNMENTS.c.customer_id]}
+
+    run_id: Mapped[int]
+    customer_id: Mapped[str]
+    grp: Mapped[str]
+    arm: Mapped[str | None]
+    propensity: Mapped[float]
+    seed: Mapped[str]
 
 
 def assignment_rows(run_ids: list[int]) -> Select[Any]:
     """The assignments of the given runs as rows (run_id, customer_id, grp, arm, propensity, seed).
 
     The one way other stages (measurement, learning, simulation) read assignments, ordered by run and
-    customer, so how the run engine stores them may change underneath without touching its readers.
+    customer, so how the run engine stores them may change underneath without touching its readers
+    (since migration 0007 they are columns of the decisions).
     """
-    from sqlalchemy import select
-
-    a = Assignment
-    return (select(a.run_id, a.customer_id, a.grp, a.arm, a.propensity, a.seed)
-            .where(a.run_id.in_(list(run_ids))).order_by(a.run_id, a.customer_id))
-
-
-class Decision(Base):
-    """The decision on one candidate in one run: the guardrail that decided, its outcome and reason code."""
-
-    __tablename__ = "decisions"
-    __table_args__ = (CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),)
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    guardrail: Mapped[str] = mapped_column(String(40))
-    outcome: Mapped[str] = mapped_column(String(20))
-    reason: Mapped[str] = mapped_column(String(60))
+    d = _D
+    return (select(d.run_id, d.customer_id, d.grp, d.arm, d.propensity, d.seed)
+            .where(d.run_id.in_(list(run_ids)), d.grp.is_not(None)).order_by(d.run_id, d.customer_id))
 
 
 class OutboxMessage(Base):

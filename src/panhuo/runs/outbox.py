@@ -5,8 +5,8 @@ same playbook run always has the same key, and ``outbox.idempotency_key`` is UNI
 inserted with ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite: the driver's executemany of tuples;
 PostgreSQL: ``COPY`` into a transaction-scoped staging table, then one ``INSERT ... SELECT ... ON
 CONFLICT DO NOTHING``; both several times faster than SQLAlchemy row inserts), so a retried batch
-writes nothing twice. Both run on the session's own connection, inside its transaction. Decisions and
-assignments are keyed by (run, customer) and inserted the same way.
+writes nothing twice. Both run on the session's own connection, inside its transaction. Decisions
+(carrying their assignments) are keyed by (run, customer) and inserted the same way.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ holdout; global-control and blocked customers did not enter. The playbook's ``ti
 - ``every_time``: whenever the trigger fires for them again (a customer who turns sleeping again is
   caught again); one message per run still holds (``one_per_run``).
 
-:func:`entry_gaps` reads the last entry per customer from the store in one grouped query and turns it
+:func:`entry_gaps` reads the last entry per customer from the store in one grouped query (over the
+decisions, which carry the assignments) and turns it
 into ``_entry_gap`` (trading days since it; null: never entered), joined onto the candidates.
 """
 
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from panhuo.runs.guardrails.base import Check, GuardContext
-from panhuo.runs.models import Assignment, Run
+from panhuo.runs.models import Decision, Run
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -42,11 +43,11 @@ def entry_gaps(session: Session, playbook_id: str, as_of: dt.date, cal: TradingC
                exclude_run: int | None = None) -> pa.Table:
     """``customer_id, _entry_gap``: trading days from each customer's last entry (as-of date of an earlier
     run of ``playbook_id``, on or before ``as_of``) to ``as_of``; customers who never entered are absent."""
-    q = (
-        select(Assignment.customer_id, func.max(Run.as_of))
-        .join(Run, Run.id == Assignment.run_id)
-        .where(Run.playbook_id == playbook_id, Run.as_of <= as_of, Assignment.grp.in_(("treated", "holdout")))
-        .group_by(Assignment.customer_id)
+    q = (  # the assignment is on the decision (migration 0007)
+        select(Decision.customer_id, func.max(Run.as_of))
+        .join(Run, Run.id == Decision.run_id)
+        .where(Run.playbook_id == playbook_id, Run.as_of <= as_of, Decision.grp.in_(("treated", "holdout")))
+        .group_by(Decision.customer_id)
     )
     if exclude_run is not None:
         q = q.where(Run.id != exclude_run)
