@@ -86,4 +86,5 @@ def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
     _add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(__import__("panhuo.service.console", fromlist=["router"]).router)  # the web console
     return app
