@@ -242,7 +242,7 @@ def _warehouse_part(ws: Workspace, con: BaseBackend, cid: str) -> dict[str, Any]
     from panhuo.warehouse.store import Warehouse
 
     wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
-    if wh.current_id() is None:
+    if wh.current_id is None:
         return None
     cust = wh.table(con, "customers")
     rows = cust.filter(cust.customer_id == ibis.literal(cid, "string")).limit(1).to_pyarrow().to_pylist()

@@ -103,11 +103,11 @@ _env.filters["dt"] = lambda x: "" if x is None else (x.strftime("%Y-%m-%d %H:%M"
                                                       else str(x))
 
 
-def _render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+def _render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     who: auth.Authenticated | None = ctx.get("who")
     roles = set(who.user.role_names) if who is not None else set()
     nav = [(k, PREFIX + p, label) for k, p, label, allowed in NAV if roles & set(allowed)]
-    html = _env.get_template(name).render(request=request, nav=nav, can=lambda action: bool(
+    html = _env.get_template(template).render(request=request, nav=nav, can=lambda action: bool(
         roles & set(ROLES[action])), **ctx)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

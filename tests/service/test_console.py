@@ -1,0 +1,271 @@
+"""The web console over TestClient: every page for every role (200 or 403), login/logout with CSRF, CSRF refusals
+that write nothing, roles and four eyes on the console's forms, the form -> YAML editor with line/field errors,
+script-looking input shown escaped, masked personal data and no remote asset. The real-browser flow is in
+``tests/service/browser/``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from panhuo.config import Workspace
+from panhuo.playbooks.loader import validate_playbook
+from panhuo.service.app import create_app
+from panhuo.service.console import PREFIX
+from panhuo.service.console.forms import form_from_yaml, playbook_yaml
+from tests.service.browser.workspace import build_console_workspace, customer_ids
+from tests.service.conftest import DRAFT, IN_REVIEW, PASSWORD, ROLE_USER, login, snapshot
+
+__all__: list[str] = []
+
+NASTY = "<script>alert('x')</script>\"'><img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def console_root(template_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_console_workspace(template_ws, tmp_path_factory.mktemp("console") / "ws")
+
+
+@pytest.fixture
+def cws(console_root: Path, tmp_path: Path) -> Workspace:
+    target = tmp_path / "ws"
+    shutil.copytree(console_root, target)
+    return Workspace.open(target, create=False)
+
+
+@pytest.fixture
+def web(cws: Workspace) -> Iterator[TestClient]:
+    with TestClient(create_app(cws), base_url="https://testserver", follow_redirects=False) as c:
+        yield c
+
+
+def _form_login(c: TestClient, name: str, password: str = PASSWORD) -> str:
+    """Log in through the console's form; returns the session's CSRF token (read from a page's logout form)."""
+    page = c.get(f"{PREFIX}/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = c.post(f"{PREFIX}/login", data={"csrf_token": token, "name": name, "password": password,
+                                        "next": f"{PREFIX}/playbooks"})
+    assert r.status_code == 303, r.text
+    home = c.get(r.headers["location"])
+    return re.search(r'name="csrf_token" value="([^"]+)"', home.text).group(1)
+
+
+def _form(**over: str) -> dict[str, str]:
+    base = {"id": "console-wake", "name": "控制台唤醒", "purpose": "reactivation", "trigger": "schedule",
+            "schedule": "every_trading_day", "at": "10:00", "window_start": "09:00", "window_end": "20:00",
+            "reentry": "once_ever", "segment": "sleeping_recent", "exclude": "complained_90d",
+            "benefits": "market-weekly-news", "channel_mode": "order", "channels": "app_push, sms",
+            "mode": "automated", "holdout": "0.1", "allocation": "fixed", "success_event": "trade",
+            "success_days": "10", "push_title": "为您准备了一份资讯", "push_body": "{{ benefit_name }}已为您准备好。",
+            "sms_template": "{{ brokerage_name }}：{{ benefit_name }}已为您准备好。"}
+    return {**base, **over}
+
+
+def test_the_form_makes_valid_yaml_and_reads_it_back() -> None:
+    text = playbook_yaml(_form())
+    spec = validate_playbook(text, "form")
+    assert spec.id == "console-wake" and spec.channel.channels == ["app_push", "sms"] and spec.method.holdout == 0.1
+    assert spec.timing.trigger == "schedule" and spec.content is not None and spec.content.sms is not None
+    back = form_from_yaml(text)
+    assert {k: back[k] for k in ("id", "trigger", "at", "segment", "channels", "holdout", "sms_template")} == {
+        "id": "console-wake", "trigger": "schedule", "at": "10:00", "segment": "sleeping_recent",
+        "channels": "app_push, sms", "holdout": "0.1", "sms_template": "{{ brokerage_name }}：{{ benefit_name }}已为您准备好。"}
+    lifecycle = validate_playbook(playbook_yaml(_form(trigger="lifecycle", transition="new_empty",
+                                                      lifecycle_days="1, 3，7", reentry="every_n_trading_days",
+                                                      reentry_n="5")), "form")
+    assert lifecycle.timing.days == [1, 3, 7] and lifecycle.timing.reentry.n == 5
+
+
+# every page of the console; the roles that may open it (the others get 403; an advisor only has 任务)
+READ = {"viewer", "operator", "compliance", "admin"}
+PAGES: list[tuple[str, set[str]]] = [
+    ("/tiers", READ), ("/customers?id={cid}", READ), ("/playbooks", READ), (f"/playbooks/{IN_REVIEW}", READ),
+    (f"/playbooks/{IN_REVIEW}?a=1&b=1", READ), ("/approvals", READ), ("/runs", READ), ("/runs/1", READ),
+    ("/reports", READ), ("/benefits", READ), ("/tasks", READ | {"advisor"}), ("/fragments/roi", READ),
+    ("/fragments/segment-count?name=sleeping_alive", READ), ("/playbooks/new", {"operator", "admin"}),
+    (f"/playbooks/{DRAFT}/edit", {"operator", "admin"}),
+]
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_USER))
+def test_every_page_renders_for_each_role_or_is_403(role: str, web: TestClient, cws: Workspace) -> None:
+    cid = customer_ids(cws.root, 1)[0]
+    login(web, ROLE_USER[role])
+    r = web.get(f"{PREFIX}/")
+    if role == "advisor":
+        assert r.status_code == 303 and r.headers["location"] == f"{PREFIX}/tasks"
+    else:
+        assert r.status_code == 200 and "总览" in r.text and "客户数" in r.text
+    for path, allowed in PAGES:
+        r = web.get(PREFIX + path.format(cid=cid))
+        expected = 200 if role in allowed else 403
+        assert r.status_code == expected, (role, path, r.status_code, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+        if expected == 403:
+            assert "无权访问" in r.text
+    nav = web.get(f"{PREFIX}/tasks").text
+    assert ("分层" in nav) == (role != "advisor")  # a page of another role is not linked
+
+
+def test_anonymous_is_sent_to_the_login_page_and_root_redirects(web: TestClient) -> None:
+    assert web.get("/").headers["location"] == f"{PREFIX}/"
+    r = web.get(f"{PREFIX}/approvals")
+    assert r.status_code == 303 and r.headers["location"] == f"{PREFIX}/login?next=%2Fconsole%2Fapprovals"
+    r = web.get(f"{PREFIX}/fragments/roi", headers={"HX-Request": "true"})
+    assert r.status_code == 401 and r.headers["HX-Redirect"].startswith(f"{PREFIX}/login")
+    assert web.post(f"{PREFIX}/playbooks", data={"yaml": "x"}).status_code == 303  # to the login page
+
+
+def test_login_form_logout_and_their_csrf(web: TestClient, cws: Workspace) -> None:
+    page = web.get(f"{PREFIX}/login?next=//evil.example/x")
+    assert page.status_code == 200 and "登录" in page.text
+    assert re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert 'value="/console/"' in page.text  # an outside "next" is never kept (no open redirect)
+    # the login form without its token, or with another one, is refused and opens no session
+    r = web.post(f"{PREFIX}/login", data={"csrf_token": "forged", "name": "ops", "password": PASSWORD})
+    assert r.status_code == 403 and "panhuo_session" not in r.headers.get("set-cookie", "")
+    web.get(f"{PREFIX}/login")
+    r = web.post(f"{PREFIX}/login", data={"csrf_token": web.cookies.get("panhuo_login_csrf"), "name": "ops",
+                                          "password": "wrong-password"})
+    assert r.status_code == 401 and "用户名或密码错误" in r.text
+    csrf = _form_login(web, "ops")
+    assert web.cookies.get("panhuo_session")
+    assert web.get("/api/v1/me").json()["name"] == "ops"  # the same session as the API
+    before = snapshot(cws)
+    assert web.post(f"{PREFIX}/logout", data={}).status_code == 403
+    assert snapshot(cws) == before and web.get(f"{PREFIX}/playbooks").status_code == 200
+    r = web.post(f"{PREFIX}/logout", data={"csrf_token": csrf})
+    assert r.status_code == 303 and r.headers["location"] == f"{PREFIX}/login"
+    web.cookies.clear()
+    assert web.get("/api/v1/me").status_code == 401
+
+
+def test_posts_without_the_csrf_token_are_refused_and_write_nothing(web: TestClient, cws: Workspace) -> None:
+    csrf = login(web, "ops")
+    text = playbook_yaml(_form())
+    before = snapshot(cws)
+    for data, headers in (({"yaml": text}, {}), ({"yaml": text, "csrf_token": "wrong"}, {}),
+                          ({"yaml": text}, {"X-CSRF-Token": "wrong"})):
+        r = web.post(f"{PREFIX}/playbooks", data=data, headers=headers)
+        assert r.status_code == 403 and "CSRF" in r.text
+    assert web.post(f"{PREFIX}/playbooks/{DRAFT}/submit", data={}).status_code == 403
+    assert web.post(f"{PREFIX}/playbooks/{DRAFT}/dry-run/funnel", data={}).status_code == 403
+    assert snapshot(cws) == before
+    r = web.post(f"{PREFIX}/playbooks", data={"yaml": text}, headers={"X-CSRF-Token": csrf})  # htmx's header
+    assert r.status_code == 303 and r.headers["location"] == f"{PREFIX}/playbooks/console-wake?saved=1"
+
+
+def test_roles_and_four_eyes_on_the_console_forms(web: TestClient, cws: Workspace) -> None:
+    text = playbook_yaml(_form())
+    for user in ("view", "cmp"):
+        csrf = login(web, user)
+        before = snapshot(cws)
+        assert web.post(f"{PREFIX}/playbooks", data={"yaml": text, "csrf_token": csrf}).status_code == 403
+        assert web.post(f"{PREFIX}/playbooks/{DRAFT}/submit", data={"csrf_token": csrf}).status_code == 403
+        assert web.post(f"{PREFIX}/playbooks/{DRAFT}/dry-run/funnel", data={"csrf_token": csrf}).status_code == 403
+        assert snapshot(cws) == before
+    csrf = login(web, "ops")
+    before = snapshot(cws)
+    r = web.post(f"{PREFIX}/playbooks/{IN_REVIEW}/approve", data={"csrf_token": csrf})
+    assert r.status_code == 403 and snapshot(cws) == before
+    # cmp_ops has compliance and operator: writes a version, submits, and may not approve it (four eyes)
+    csrf = login(web, "cmp_ops")
+    own = playbook_yaml(_form(id="own-work"))
+    assert web.post(f"{PREFIX}/playbooks", data={"yaml": own, "csrf_token": csrf}).status_code == 303
+    assert web.post(f"{PREFIX}/playbooks/own-work/submit", data={"csrf_token": csrf}).status_code == 303
+    assert "您是此版本的作者" in web.get(f"{PREFIX}/approvals").text
+    before = snapshot(cws)
+    r = web.post(f"{PREFIX}/playbooks/own-work/approve", data={"csrf_token": csrf})
+    assert r.status_code == 403 and "four eyes" in r.text and snapshot(cws) == before
+    # a rejection needs a reason (409, nothing written); another compliance user approves
+    csrf = login(web, "cmp")
+    before = snapshot(cws)
+    r = web.post(f"{PREFIX}/playbooks/own-work/reject", data={"csrf_token": csrf, "reason": " "})
+    assert r.status_code == 409 and snapshot(cws) == before
+    r = web.post(f"{PREFIX}/playbooks/own-work/approve", data={"csrf_token": csrf, "next": f"{PREFIX}/approvals"})
+    assert r.status_code == 303 and r.headers["location"] == f"{PREFIX}/approvals"
+    assert 'data-state="approved"' in web.get(f"{PREFIX}/playbooks/own-work").text
+
+
+def test_editor_shows_each_issue_with_line_and_field_and_stores_nothing(web: TestClient, cws: Workspace) -> None:
+    csrf = login(web, "ops")
+    r = web.post(f"{PREFIX}/playbooks/form-yaml", data={**_form(holdout="0.6", at="25:00"), "csrf_token": csrf})
+    assert r.status_code == 200
+    issues = re.findall(r'<li data-line="(\d*)" data-field="([^"]*)">', r.text)
+    assert any(f.startswith("timing.") and f.endswith(".at") and line for line, f in issues)
+    yaml_text = re.search(r'<textarea class="code" id="yaml" name="yaml"[^>]*>(.*?)</textarea>', r.text, re.S).group(1)
+    holdout_line = next(i for i, line in enumerate(yaml_text.splitlines(), 1) if "holdout" in line)
+    assert (str(holdout_line), "method.holdout") in issues
+    before = snapshot(cws)
+    bad = yaml_text.replace("&#39;", "'").replace("&#34;", '"').replace("&lt;", "<").replace("&gt;", ">")
+    r = web.post(f"{PREFIX}/playbooks", data={"yaml": bad.replace("&amp;", "&"), "csrf_token": csrf})
+    assert r.status_code == 422 and "未保存" in r.text and "method.holdout" in r.text
+    assert snapshot(cws) == before
+    r = web.post(f"{PREFIX}/playbooks/validate", data={"yaml": playbook_yaml(_form()), "csrf_token": csrf})
+    assert "校验通过" in r.text
+
+
+def test_save_preview_submit_approve_dry_run_and_report_pages(web: TestClient, cws: Workspace) -> None:
+    csrf = login(web, "ops")
+    text = playbook_yaml(_form())
+    r = web.post(f"{PREFIX}/playbooks/preview", data={"yaml": text, "csrf_token": csrf})
+    assert r.status_code == 200 and "data-preview" in r.text and 'data-channel="sms"' in r.text
+    assert "回T退订" in r.text  # the SMS rendered as it would be sent
+    assert web.post(f"{PREFIX}/playbooks", data={"yaml": text, "csrf_token": csrf}).status_code == 303
+    assert web.post(f"{PREFIX}/playbooks/console-wake/submit", data={"csrf_token": csrf}).status_code == 303
+    csrf = login(web, "cmp")
+    page = web.get(f"{PREFIX}/approvals").text
+    assert 'data-approval="console-wake"' in page and "+  holdout: 0.1" in page
+    assert web.post(f"{PREFIX}/playbooks/console-wake/approve", data={"csrf_token": csrf}).status_code == 303
+    csrf = login(web, "ops")
+    r = web.post(f"{PREFIX}/playbooks/console-wake/dry-run/funnel", data={"csrf_token": csrf, "as_of": "2026-11-24"})
+    assert r.status_code == 200 and "data-funnel" in r.text and "候选客户" in r.text, r.text[:500]
+    report = web.get(f"{PREFIX}/reports")
+    assert report.status_code == 200 and "报告" in report.text
+
+
+def test_script_looking_input_is_shown_escaped(web: TestClient, cws: Workspace) -> None:
+    csrf = login(web, "ops")
+    text = playbook_yaml(_form(name=NASTY, description=NASTY))
+    assert web.post(f"{PREFIX}/playbooks", data={"yaml": text, "csrf_token": csrf}).status_code == 303
+    for path in ("/playbooks", "/playbooks/console-wake", f"/customers?id={NASTY}", f"/runs?playbook={NASTY}",
+                 f"/reports?playbook={NASTY}"):
+        page = web.get(PREFIX + path, params=None).text
+        assert "<script>alert" not in page and "<img src=x" not in page, path
+    page = web.get(f"{PREFIX}/playbooks").text
+    assert "&lt;script&gt;alert(" in page
+    r = web.post(f"{PREFIX}/playbooks/form-yaml", data={**_form(name=NASTY), "csrf_token": csrf})
+    assert "<script>alert" not in r.text and "&lt;script&gt;" in r.text
+    assert "onerror=alert(1)>" not in web.get(f"{PREFIX}/login", params={"next": NASTY}).text
+
+
+def test_customer_timeline_masks_the_phone(web: TestClient, cws: Workspace) -> None:
+    import pyarrow.dataset as ds
+
+    from panhuo.warehouse.store import Warehouse
+
+    login(web, "view")
+    rows = ds.dataset(Warehouse(cws.root / "warehouse").table_path("customers")).to_table(
+        columns=["customer_id", "phone"]).to_pylist()
+    row = next(r for r in rows if r["phone"])
+    page = web.get(f"{PREFIX}/customers", params={"id": row["customer_id"]}).text
+    digits = "".join(c for c in row["phone"] if c.isdigit())
+    assert digits not in page and f"{digits[:3]}****{digits[-4:]}" in page
+    assert "状态历史" in page and "有效户" in page or "沉睡户" in page
+    assert web.get(f"{PREFIX}/customers", params={"id": "no-such-customer"}).status_code == 404
+
+
+def test_pages_load_nothing_remote_and_assets_are_vendored(web: TestClient) -> None:
+    login(web, "root")
+    for path in ("/", "/tiers", "/playbooks", "/playbooks/new", "/reports", "/benefits"):
+        r = web.get(PREFIX + path)
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", r.text), path
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+    for name in ("htmx-2.0.11.min.js", "console.js", "console.css"):
+        assert web.get(f"{PREFIX}/static/{name}").status_code == 200
+    assert web.get(f"{PREFIX}/static/..%2Fqueries.py").status_code == 404
