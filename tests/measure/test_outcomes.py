@@ -102,3 +102,52 @@ def test_campaign_outcomes(workspace: Workspace) -> None:
     assert {r["customer_id"]: r["success"] for r in longer.rows.to_pylist()}["x3"]
     with pytest.raises(MeasureError, match="unknown campaign 'nope'"):
         campaign_outcomes(workspace, _con(workspace), "nope")
+
+
+def test_activated_from_the_status_history(ran_ws: Workspace) -> None:
+    """A dormant account whose status history shows it leave ``dormant`` inside the window is activated."""
+    from panhuo.status.history import compute_status
+
+    ids = assigned(ran_ws)
+    a, b = ids[:2]
+    make_load(ran_ws, customers=customers(ids),
+              balances=[balance(a, "2026-01-30", 0), balance(b, "2026-01-30", 0),
+                        balance(a, "2026-02-10", 5_000_000),  # 50,000 RMB: effective again on 10 February
+                        balance(b, "2026-03-02", 0)])  # data run to 2 March: the window is closed
+    con = _con(ran_ws)
+    out = playbook_outcomes(ran_ws, con, "test-wake")
+    row = {r["customer_id"]: r for r in out.rows.to_pylist()}
+    assert row[a]["activated"] is None  # no status history yet: unknown, not False
+    assert any("activated" in n for n in out.notes)
+    compute_status(ran_ws, con, dt.date(2026, 1, 30), backfill=False)
+    compute_status(ran_ws, con, dt.date(2026, 2, 10), backfill=False)
+    out = playbook_outcomes(ran_ws, _con(ran_ws), "test-wake")
+    row = {r["customer_id"]: r for r in out.rows.to_pylist()}
+    assert row[a]["activated"] is True and row[b]["activated"] is False
+    assert row[a]["pre_activated"] is False
+    assert not any("activated" in n for n in out.notes)
+
+
+def test_tier_at_assignment_is_null_without_tags(ran_ws: Workspace) -> None:
+    make_load(ran_ws, customers=customers(assigned(ran_ws)), balances=[balance(assigned(ran_ws)[0], "2026-03-02", 0)])
+    out = playbook_outcomes(ran_ws, _con(ran_ws), "test-wake", tiers=True)
+    assert "tier" in out.rows.column_names and out.rows.column("tier").null_count == out.rows.num_rows
+    assert any(n.startswith("no tier for assignments of 2026-01-30") for n in out.notes)
+
+
+def test_measure_rows_accepts_an_arrow_table(ran_ws: Workspace) -> None:
+    import pyarrow as pa
+
+    from panhuo.measure.outcomes import measure_rows
+
+    ids = assigned(ran_ws)
+    make_load(ran_ws, customers=customers(ids), trades=[trade(ids[0], "2026-02-03", 700)],
+              balances=[balance(ids[0], "2026-03-02", 0)])
+    rows = [{"run_id": 7, "customer_id": c, "grp": "treated", "arm": None, "propensity": 0.8,
+             "as_of": dt.date(2026, 1, 30)} for c in ids[:3]]
+    as_list, _, _ = measure_rows(ran_ws, _con(ran_ws), rows, 10)
+    as_table, _, end = measure_rows(ran_ws, _con(ran_ws), pa.Table.from_pylist(rows), 10)
+    assert as_list.equals(as_table) and end == dt.date(2026, 3, 2)
+    got = as_table.to_pylist()
+    assert [r["customer_id"] for r in got] == ids[:3]  # the input order is kept
+    assert got[0]["trade"] and got[0]["commission_fen"] == 700 and not got[1]["trade"]

@@ -271,6 +271,7 @@ def _tiers(ws: Workspace, con: BaseBackend, days: list[dt.date]) -> tuple[ir.Tab
     """
     from panhuo.errors import WarehouseError
     from panhuo.segments.audience import audience
+    from panhuo.segments.errors import SegmentError
     from panhuo.segments.tiers import load_tiers, tier_expr
 
     parts: list[ir.Table] = []
@@ -283,11 +284,16 @@ def _tiers(ws: Workspace, con: BaseBackend, days: list[dt.date]) -> tuple[ir.Tab
         except WarehouseError as exc:
             notes.append(f"no tier for assignments of {day.isoformat()}: {exc}")
             continue
-        scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
+        try:
+            scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
+            t = aud.table
+            parts.append(t.select(_c=t.customer_id, _as_of=ibis.literal(day, type="date"),
+                                  tier=tier_expr(scheme, t, aud.symbols, aud.as_of)))
+        except SegmentError as exc:  # the stored tags lack what the scheme reads: no tier, said plainly
+            notes.append(f"no tier for assignments of {day.isoformat()}: the tier scheme cannot be evaluated "
+                         f"on the tags of {aud.as_of}: {exc}")
+            continue
         names.update({t.id: t.zh for t in scheme.tiers})
-        t = aud.table
-        parts.append(t.select(_c=t.customer_id, _as_of=ibis.literal(day, type="date"),
-                              tier=tier_expr(scheme, t, aud.symbols, aud.as_of)))
     if not parts:
         return None, notes, names
     return ibis.union(*parts) if len(parts) > 1 else parts[0], notes, names
