@@ -31,7 +31,8 @@ def run_simulation(ws: Workspace, weeks: int, *, seed: int = 0, customers: int |
     """Play the weeks not done yet (up to ``weeks`` in all), printing each; returns the summary written."""
     from rich.table import Table
 
-    from panhuo.simulate.loop import Simulation, check_weeks, ensure_sim_playbook, prepare_brokerage
+    from panhuo.calendar import calendar_for
+    from panhuo.simulate.loop import Simulation, check_weeks, ensure_sim_playbook, latest_start, prepare_brokerage
     from panhuo.warehouse import Warehouse
 
     check_weeks(weeks)
@@ -39,6 +40,7 @@ def run_simulation(ws: Workspace, weeks: int, *, seed: int = 0, customers: int |
     fresh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id is None
     if not state.exists() and (customers is not None or fresh):
         n = customers or 2_000
+        as_of = as_of or latest_start(calendar_for(ws), weeks)  # the weeks must fit the trading calendar
         with progress_bar() as bar:
             task = bar.add_task("prepare", total=4)
             day = prepare_brokerage(ws, n, seed, as_of, progress=lambda s, d, t: bar.update(
@@ -50,6 +52,7 @@ def run_simulation(ws: Workspace, weeks: int, *, seed: int = 0, customers: int |
                       "approved by sim-compliance and put live")
     sim = Simulation(ws, seed=seed)
     start = sim.start()
+    sim.check_fits(weeks)
     if sim.weeks_done:
         console.print(f"resuming: {sim.weeks_done} of {weeks} week(s) already played (start {start})")
     with progress_bar() as bar:

@@ -50,6 +50,7 @@ __all__ = [
     "BanditSettings",
     "Posteriors",
     "allocation",
+    "cached_allocation",
     "customer_matrix",
     "customer_tiers",
     "floored",
@@ -294,24 +295,28 @@ def allocation(ws: Workspace, spec: PlaybookSpec, as_of: dt.date, *, con: BaseBa
 _ALLOC_CACHE: dict[tuple[Any, ...], Allocation] = {}
 
 
-def customer_matrix(ws: Workspace, spec: PlaybookSpec, ids: Sequence[str], as_of: dt.date) -> np.ndarray:
-    """``(len(ids), arms)`` Thompson probabilities of each customer (by their tier on ``as_of``).
-
-    The allocation is computed once per (playbook version content, as-of, load in force) and reused for
-    every slice of a run.
-    """
-    from panhuo.engines import connect
+def cached_allocation(ws: Workspace, spec: PlaybookSpec, as_of: dt.date, con: BaseBackend) -> Allocation:
+    """:func:`allocation`, computed once per (playbook content, as-of, load in force, finished runs) in
+    this process: the slices of one run, and a simulation's look-ahead, share it."""
     from panhuo.warehouse import Warehouse
 
-    con = connect(ws.settings.engine, ws.tmp_dir)
     load = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id
-    key = (str(ws.root), spec.model_dump_json(), as_of, load, _done_runs(ws, spec.id))
+    key = (str(ws.root), spec.model_dump_json(), as_of, load, _done_runs(ws, spec.id), load_bandit_settings(ws))
     alloc = _ALLOC_CACHE.get(key)
     if alloc is None:
         alloc = allocation(ws, spec, as_of, con=con)
         if len(_ALLOC_CACHE) >= 8:
             _ALLOC_CACHE.pop(next(iter(_ALLOC_CACHE)))
         _ALLOC_CACHE[key] = alloc
+    return alloc
+
+
+def customer_matrix(ws: Workspace, spec: PlaybookSpec, ids: Sequence[str], as_of: dt.date) -> np.ndarray:
+    """``(len(ids), arms)`` Thompson probabilities of each customer (by their tier on ``as_of``)."""
+    from panhuo.engines import connect
+
+    con = connect(ws.settings.engine, ws.tmp_dir)
+    alloc = cached_allocation(ws, spec, as_of, con)
     return alloc.matrix(customer_tiers(ws, con, ids, as_of))
 
 

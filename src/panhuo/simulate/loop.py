@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from panhuo.calendar.service import TradingCalendar
     from panhuo.config import Workspace
 
-__all__ = ["SIM_PLAYBOOK", "SIM_USERS", "SimulateError", "Simulation", "WEEK_DAYS", "prepare_brokerage",
-           "ensure_sim_playbook"]
+__all__ = ["SIM_PLAYBOOK", "SIM_USERS", "SimulateError", "Simulation", "WEEK_DAYS", "check_weeks",
+           "ensure_sim_playbook", "latest_start", "prepare_brokerage"]
 
 WEEK_DAYS = 5
 SIM_PLAYBOOK = "sim-weekly-wake"
@@ -109,7 +109,7 @@ def prepare_brokerage(ws: Workspace, customers: int, seed: int, as_of: dt.date |
     note("ingest", 1, 4)
     ingest(ws, folder, con=con)
     note("status", 2, 4)
-    compute_status(ws, con, day, backfill=True)
+    compute_status(ws, con, day, backfill=False)
     note("tags", 3, 4)
     compute_tags(ws, con, day)
     note("ready", 4, 4)
@@ -156,6 +156,17 @@ def ensure_sim_playbook(ws: Workspace) -> str | None:
         return SIM_PLAYBOOK
     finally:
         store.dispose()
+
+
+def latest_start(cal: TradingCalendar, weeks: int, default: dt.date | None = None) -> dt.date:
+    """The latest start day (``default``, else the last trading day before today) whose ``weeks``
+    simulated weeks fit in the trading calendar."""
+    from panhuo.generate import default_as_of
+
+    day = default or default_as_of()
+    last = cal.add_trading_days(dt.date(cal.last_year, 12, 31), 0)
+    fit = cal.add_trading_days(last, -WEEK_DAYS * weeks)
+    return min(day, fit)
 
 
 # -- the simulation ----------------------------------------------------------------------------------
@@ -222,6 +233,20 @@ class Simulation:
         self._population(day)
         self._save()
         return day
+
+    def check_fits(self, weeks: int) -> None:
+        """SimulateError unless ``weeks`` weeks from the start (and the look-ahead run day) fit the trading calendar."""
+        from panhuo.errors import CalendarError
+
+        start = self.start()
+        try:
+            self.cal.add_trading_days(start, WEEK_DAYS * weeks)
+        except CalendarError as exc:
+            raise SimulateError(
+                f"{weeks} simulated weeks from {start} need trading days beyond the trading calendar "
+                f"(it covers {self.cal.first_year}-{self.cal.last_year}): simulate fewer weeks, add the next "
+                f"year's closures to the calendar override file, or simulate a brokerage generated earlier "
+                f"(--customers K --as-of {latest_start(self.cal, weeks)})") from exc
 
     def run_day(self, week: int) -> dt.date:
         """The run day of week ``week`` (1-based)."""
@@ -324,6 +349,17 @@ class Simulation:
             before.append(m["as_of"])
         return out
 
+    def _effect_end(self, as_of: dt.date) -> dt.date:
+        """The last trading day a message of a run at ``as_of`` acts on (past the calendar: no end in sight)."""
+        from panhuo.errors import CalendarError
+
+        world = self.world
+        assert world is not None
+        try:
+            return self.cal.add_trading_days(as_of, world.effect_days)
+        except CalendarError:
+            return dt.date.max
+
     def _multipliers(self, msgs: list[dict[str, Any]], pop_ids: list[str], tier: dict[str, str | None]
                      ) -> np.ndarray:
         world = self.world
@@ -360,7 +396,7 @@ class Simulation:
         hz = world.hazards(ids, tiers, app)
         msgs = [m for m in self.messages(d0) if m["customer_id"] in pos]
         mult = self._multipliers(msgs, ids, tier)
-        ends = [self.cal.add_trading_days(m["as_of"], world.effect_days) for m in msgs]
+        ends = [self._effect_end(m["as_of"]) for m in msgs]
         # the last balance of every customer (carried forward; deposits add cash)
         wh = Warehouse(self.ws.warehouse_dir, self.ws.settings.ingest.keep_loads)
         b = wh.table(self.con, "balances")
@@ -569,7 +605,7 @@ class Simulation:
 
     def allocation(self, day: dt.date) -> dict[str, dict[str, dict[str, float]]]:
         """The arm probabilities per tier of every live Thompson playbook for a run at ``day``."""
-        from panhuo.learn.bandit import allocation
+        from panhuo.learn.bandit import cached_allocation
         from panhuo.playbooks import repository
         from panhuo.playbooks.schema import PlaybookSpec
         from panhuo.store import open_store
@@ -586,7 +622,7 @@ class Simulation:
             store.dispose()
         out = {}
         for spec in specs:
-            a = allocation(self.ws, spec, day, con=self.con)
+            a = cached_allocation(self.ws, spec, day, self.con)
             out[spec.id] = {t: dict(zip(a.arms, map(float, p), strict=True)) for t, p in sorted(a.by_tier.items())}
         return out
 
