@@ -23,7 +23,7 @@ Contenders, each in a fresh subprocess (imports not timed; peak RSS from ``os.wa
 
 - ``panhuo``: :func:`panhuo.runs.engine.run_playbook` on PostgreSQL (through its public API). Timed:
   the whole call; the plan (store reads, candidates, guardrails, assignment: up to the first
-  ``progress`` call) and the write (batches of decisions, assignments and outbox rows, one
+  ``progress`` call) and the write (batches of decisions, which carry the assignments, and outbox rows, one
   transaction each, and the run's finish); time to the first *committed* outbox row, seen from
   outside by the parent polling ``SELECT 1 FROM outbox LIMIT 1`` on its own connection every 50 ms
   (and, from inside, the first batch's ``progress`` call).
@@ -31,13 +31,13 @@ Contenders, each in a fresh subprocess (imports not timed; peak RSS from ``os.wa
   wrote (read back from its database beforehand, text format) into the same ``outbox`` table of a
   fresh database (same schema and indexes, the run's ``runs`` row present for the foreign key).
 - ``copy-all``: a second, diagnostic baseline (figure only): a plain COPY of everything the run wrote
-  (its decisions, assignments and outbox rows; one transaction), to tell the cost of the volume a
+  (its decisions and outbox rows; one transaction), to tell the cost of the volume a
   run writes from the cost of how panhuo writes it.
 - ``panhuo-sqlite``: ``run_playbook`` on the SQLite store (figure only; same phases and first row).
 
 Agreement: every outbox must hold the same rows (count, and a digest of the sorted idempotency key,
 customer, channel and arm of every row), and the runs and ``copy-all`` the same numbers of decisions
-and assignments; a disagreement exits 1. Targets (issue 5):
+and of assignments (decisions with a group); a disagreement exits 1. Targets (issue 5):
 panhuo/copy on PostgreSQL <= 3x, first outbox row <= 5 s. ``--record`` (the default) writes the
 figures into ``benchmarks/RESULTS.md`` between ``<!-- bench-runs:<n>:begin/end -->``. ``--profile``
 runs the panhuo contender under cProfile (its log then lists the top functions; not a timed figure).
@@ -70,7 +70,7 @@ CONTENDERS = ("panhuo", "copy", "copy-all", "panhuo-sqlite")
 LABELS = {
     "panhuo": "panhuo run_playbook (PostgreSQL)",
     "copy": "plain COPY of the same outbox rows (PostgreSQL, baseline)",
-    "copy-all": "plain COPY of all the run wrote: decisions, assignments, outbox",
+    "copy-all": "plain COPY of all the run wrote: decisions (with assignments), outbox",
     "panhuo-sqlite": "panhuo run_playbook (SQLite)",
 }
 PG_ADMIN = os.environ.get("PANHUO_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -80,8 +80,8 @@ NOW = "2026-01-30T10:00:00+08:00"  # inside the send window: every message is a 
 OUTBOX_COLUMNS = ("run_id", "playbook_id", "customer_id", "channel", "arm", "benefit_id", "content",
                   "idempotency_key", "status", "send_after", "created_at")
 WRITTEN = (  # what a run writes besides its runs row: table, columns (serial ids left out), order
-    ("decisions", ("run_id", "customer_id", "guardrail", "outcome", "reason"), "run_id, customer_id"),
-    ("assignments", ("run_id", "customer_id", "grp", "arm", "propensity", "seed"), "run_id, customer_id"),
+    ("decisions", ("run_id", "customer_id", "guardrail", "outcome", "reason", "grp", "arm", "propensity", "seed"),
+     "run_id, customer_id"),
     ("outbox", OUTBOX_COLUMNS, "id"),
 )
 FIRST_ROW_TARGET = 5.0
@@ -291,6 +291,11 @@ def _outbox_digest(conn: Any) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
+def _counts(conn: Any) -> list[int]:
+    """Decisions, and assignments among them (the decisions with a group: migration 0007)."""
+    return list(conn.execute("SELECT count(*), count(grp) FROM decisions").fetchone())
+
+
 def _work_panhuo(ctx: dict[str, Any]) -> dict[str, Any]:
     import cProfile
     import pstats
@@ -334,14 +339,14 @@ def _work_panhuo(ctx: dict[str, Any]) -> dict[str, Any]:
     if ctx["store_url"].startswith("sqlite"):
         conn = sqlite3.connect(ctx["store_url"].removeprefix("sqlite:///"))
         rows, digest = _outbox_digest(conn)
-        counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("decisions", "assignments")]
+        counts = _counts(conn)
         conn.close()
     else:
         import psycopg
 
         with psycopg.connect(ctx["dsn"]) as conn:
             rows, digest = _outbox_digest(conn)
-            counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("decisions", "assignments")]
+            counts = _counts(conn)
     return {"seconds": t1 - t0, "started": t0, "plan_seconds": plan_end - t0, "write_seconds": t1 - plan_end,
             "first_batch_seconds": None if first_batch is None else first_batch - t0, "batches": len(marks) - 1,
             "rows": rows, "digest": digest, "decisions": counts[0], "assignments": counts[1],
@@ -361,7 +366,7 @@ def _work_copy(ctx: dict[str, Any]) -> dict[str, Any]:
         conn.commit()
         t1 = time.time()
         rows, digest = _outbox_digest(conn)
-        counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("decisions", "assignments")]
+        counts = _counts(conn)
     return {"seconds": t1 - t0, "started": t0, "rows": rows, "digest": digest, "decisions": counts[0],
             "assignments": counts[1]}
 
@@ -495,7 +500,7 @@ def rows_table(best: dict[str, dict[str, Any]]) -> list[list[str]]:
                     _phase(res, "plan_seconds"), _phase(res, "write_seconds"),
                     bench.fmt_s(res.get("first_row_seconds")), bench.fmt_bytes(res.get("peak_rss")),
                     f"{res['rows']:,}" if res.get("rows") is not None else "-",
-                    f"{res['rows'] + res['decisions'] + res['assignments']:,}" if res.get("ok") else "-", state])
+                    f"{res['rows'] + res['decisions']:,}" if res.get("ok") else "-", state])
     return out
 
 
@@ -527,7 +532,8 @@ def markdown(args: argparse.Namespace, setup: dict[str, Any], mach: dict[str, st
     p = best.get("panhuo") or best.get("panhuo-sqlite")
     if p and p.get("ok"):
         lines += ["", "Funnel: " + ", ".join(f"{k} {v:,}" for k, v in p["funnel"])
-                  + f"; per run also {p['decisions']:,} decisions and {p['assignments']:,} assignments written"
+                  + f"; per run also {p['decisions']:,} decisions ({p['assignments']:,} of them with an assignment)"
+                  + " written"
                   + f" in {p['batches']} batches."]
     return "\n".join(lines) + "\n"
 
