@@ -43,7 +43,8 @@ def test_panhuo_serve_answers_on_loopback_and_stops_on_sigint(ws: Workspace) -> 
         assert health.json()["status"] == "ok"
         with httpx.Client(base_url=base) as c:
             assert c.post("/session", json={"name": "ops", "password": PASSWORD}).status_code == 200
-            assert [p["id"] for p in c.get("/playbooks").json()] == ["ipo-day-wake-sleeping", "ipo-draft"]
+            assert [p["id"] for p in c.get("/playbooks").json()] == ["ipo-approved", "ipo-day-wake-sleeping",
+                                                                 "ipo-draft", "rescue-effective-to-sleeping"]
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)

@@ -11,8 +11,9 @@ each change they make is in the audit log with who, what, before and after.
 
 The routes live in routers (:mod:`panhuo.service.api`, and the web console's own router); they find the
 workspace and store on ``app.state`` through the shared dependencies of :mod:`panhuo.service.deps`.
-Errors: 404 unknown playbook or run, 409 a lifecycle transition not allowed from the playbook's state,
-422 an invalid playbook (every issue with file, line and field), 429 a throttled login.
+Errors: 400 bad input a model cannot check, 404 unknown customer, playbook, run, segment, benefit or task,
+409 a lifecycle transition not allowed from the playbook's state or data not computed yet, 422 an invalid
+playbook or catalogue change (every issue with file, line and field), 429 a throttled login.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from panhuo import __version__
-from panhuo.errors import LifecycleError, PlaybookError
+from panhuo.benefits.errors import BenefitError
+from panhuo.content.errors import ContentError
+from panhuo.errors import ConfigError, LifecycleError, PanhuoError, PlaybookError, WarehouseError
 from panhuo.service import auth
 from panhuo.service.api import ROUTERS
+from panhuo.service.api.metrics import Metrics, MetricsMiddleware
 from panhuo.service.deps import API, COOKIE, CSRF_HEADER, READ_ROLES, NotFound, Unauthenticated
 from panhuo.store.db import Store, open_store
 from panhuo.store.errors import AccessDenied, StoreError
@@ -57,9 +61,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         return handler
 
     # the most specific class of an exception picks its handler (Starlette walks the MRO)
+    # 400 bad input the models cannot check (unknown tag, bad role ...), 409 the data is not there yet (no tags
+    # computed: run the pipeline first) or the state forbids it, 422 content that fails its checks
     for exc_type, status in ((auth.LoginFailed, 401), (AccessDenied, 403), (NotFound, 404),
-                             (LifecycleError, 409), (StoreError, 400)):
+                             (LifecycleError, 409), (StoreError, 400), (ConfigError, 400), (WarehouseError, 409),
+                             (ContentError, 422), (PanhuoError, 400)):
         app.add_exception_handler(exc_type, _plain(status))
+
+    @app.exception_handler(BenefitError)
+    async def _benefit(_r: Request, exc: BenefitError) -> JSONResponse:
+        issues = [{"file": i.file, "line": i.line, "field": i.field, "reason": i.reason} for i in exc.issues]
+        return JSONResponse({"detail": str(exc), "issues": issues}, status_code=422)
 
     @app.exception_handler(PlaybookError)
     async def _invalid(_r: Request, exc: PlaybookError) -> JSONResponse:
@@ -83,8 +95,10 @@ def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
     app.state.store = store
     app.state.workspace = workspace
     app.state.cookie_secure = cookie_secure
+    app.state.metrics = Metrics()
     _add_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(__import__("panhuo.service.console", fromlist=["router"]).router)  # the web console
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -25,8 +25,8 @@ Errors raised here and by the store map to statuses in :func:`panhuo.service.app
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependency aliases as objects.
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
@@ -153,19 +153,25 @@ def writer(who: Who, x_csrf_token: Annotated[str | None, Header()] = None) -> au
     return who
 
 
-def requires(*roles: str, action: str, write: bool = False) -> Callable[..., auth.Authenticated]:
-    """A dependency: the caller must have one of ``roles`` (403 naming ``action`` otherwise); with ``write``
-    also the CSRF token / write scope of :func:`writer`."""
+def requires(*roles: str, action: str, write: bool = False) -> Any:
+    """A dependency type: the caller must have one of ``roles`` (403 naming ``action`` otherwise); with ``write``
+    also the CSRF token / write scope of :func:`writer`. Use it as a parameter's annotation::
+
+        Approver = requires("compliance", action="approving", write=True)
+
+        @router.post("/x")
+        def x(who: Approver) -> ...
+    """
     if write:
         def dep_w(who: Annotated[auth.Authenticated, Depends(writer)]) -> auth.Authenticated:
             require_role(who.user, *roles, action=action)
             return who
-        return dep_w
+        return Annotated[auth.Authenticated, Depends(dep_w)]
 
     def dep(who: Who) -> auth.Authenticated:
         require_role(who.user, *roles, action=action)
         return who
-    return dep
+    return Annotated[auth.Authenticated, Depends(dep)]
 
 
 Reader = Annotated[auth.Authenticated, Depends(reader)]

@@ -1,0 +1,463 @@
+"""Read-side queries of the service: what the REST API answers, and what the web console can call too.
+
+Every function here only reads (the warehouse's Parquet files, the operational store in the caller's
+session) and returns plain dicts and lists ready for JSON or a template; the routers in
+:mod:`panhuo.service.api` wrap them with roles and response models, and the console
+(:mod:`panhuo.service.console`) may call them directly with the same session dependency
+(:data:`panhuo.service.deps.ReadDb`). Personal data leaves this module masked unless the caller passes
+``unmask=True`` (the API does so only for a compliance user with a recorded reason):
+
+- phone numbers ``138****1234`` (:func:`panhuo.content.masking.mask_phone`);
+- names ``张**`` (:func:`panhuo.content.masking.mask_name`);
+- identity document numbers ``110***********1234`` (first 3 and last 4 characters);
+- e-mail addresses ``z***@example.com``.
+
+A customer's data: the profile row of the load in force (``customers``), the latest tag snapshot on or
+before a date, the status history (the compact event log of :mod:`panhuo.status.history`), what was
+queued and sent (``outbox``, ``contact_log``), what came back (``delivery_events``, ``opt_outs``), the
+benefits issued (``benefit_ledger``) and advisor call tasks. One customer's rows are read from Parquet
+with a filter on ``customer_id`` (row-group statistics skip the rest), so a lookup stays fast on a
+million-customer warehouse. Segment counts and tiers run on the configured engine (one connection per
+thread) and are cached until the tag snapshot, the scores or the segment/tier definitions change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from panhuo.content.masking import mask_name, mask_phone
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+
+    from panhuo.config import Workspace
+
+__all__ = [
+    "EMAIL_COLUMNS",
+    "ID_COLUMNS",
+    "NAME_COLUMNS",
+    "PHONE_COLUMNS",
+    "audit_entries",
+    "benefits",
+    "call_tasks",
+    "customer_advisor",
+    "customer_view",
+    "engine",
+    "mask_email",
+    "mask_id_number",
+    "mask_profile",
+    "outbox_counts",
+    "segment_detail",
+    "segments",
+    "tiers",
+]
+
+PHONE_COLUMNS = frozenset({"phone", "mobile", "phone_number", "mobile_phone", "tel"})
+NAME_COLUMNS = frozenset({"name", "customer_name", "full_name", "real_name", "name_zh"})
+ID_COLUMNS = frozenset({"id_number", "id_no", "id_card", "id_card_no", "cert_no", "certificate_no", "passport_no",
+                        "identity_number"})
+EMAIL_COLUMNS = frozenset({"email", "e_mail", "mail"})
+CONTACT_LIMIT = 200  # newest rows of each list in a customer view
+
+
+# ---------------------------------------------------------------- masking
+
+
+def mask_id_number(value: object) -> str:
+    """An identity document number with all but its first 3 and last 4 characters starred (short: all starred)."""
+    if value is None:
+        return ""
+    s = str(value).strip()
+    if len(s) <= 8:
+        return "*" * len(s)
+    return s[:3] + "*" * (len(s) - 7) + s[-4:]
+
+
+def mask_email(value: object) -> str:
+    """``zhang.san@example.com`` -> ``z***@example.com``."""
+    if value is None:
+        return ""
+    s = str(value).strip()
+    local, at, domain = s.partition("@")
+    if not at:
+        return mask_name(s)
+    return (local[:1] + "***" if local else "") + "@" + domain
+
+
+def _masker(column: str) -> Callable[[object], str] | None:
+    c = column.lower()
+    if c in PHONE_COLUMNS:
+        return mask_phone
+    if c in NAME_COLUMNS:
+        return mask_name
+    if c in ID_COLUMNS:
+        return mask_id_number
+    if c in EMAIL_COLUMNS:
+        return mask_email
+    return None
+
+
+def mask_profile(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``row`` with every personal field masked, and the names of the fields that were masked."""
+    out, masked = {}, []
+    for k, v in row.items():
+        m = _masker(k)
+        if m is not None and v is not None:
+            out[k], _ = m(v), masked.append(k)
+        else:
+            out[k] = v
+    return out, masked
+
+
+# ---------------------------------------------------------------- Parquet helpers
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    if isinstance(v, bytes):
+        return v.hex()
+    if hasattr(v, "as_tuple"):  # Decimal
+        return str(v)
+    return v
+
+
+def _rows_of(path: Path | list[Path], customer_id: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """The rows of one customer in one or more Parquet files (filter pushed down to row groups)."""
+    ds = pads.dataset(path if isinstance(path, list) else [path], format="parquet")
+    field = ds.schema.field("customer_id")
+    key = pa.scalar(customer_id, type=field.type) if pa.types.is_string(field.type) or pa.types.is_large_string(
+        field.type) else pa.scalar(customer_id).cast(field.type)
+    t = ds.to_table(columns=columns, filter=pc.field("customer_id") == key)
+    return [{k: _jsonable(v) for k, v in r.items()} for r in t.to_pylist()]
+
+
+def _customers_file(ws: Workspace) -> Path | None:
+    from panhuo.errors import WarehouseError
+    from panhuo.warehouse import Warehouse
+
+    try:
+        wh = Warehouse(ws.warehouse_dir)
+        return wh.table_path("customers") if wh.has_table("customers") else None
+    except WarehouseError:
+        return None
+
+
+def _tags_file(ws: Workspace, as_of: dt.date | None) -> Path | None:
+    from panhuo.tags.store import tag_snapshots
+
+    snaps = [s for s in tag_snapshots(ws) if as_of is None or s.as_of <= as_of]
+    return snaps[-1].path if snaps else None
+
+
+def customer_advisor(ws: Workspace, customer_id: str) -> str | None | bool:
+    """The customer's ``advisor_id`` in the load in force (None: no advisor); False when there is no such customer."""
+    path = _customers_file(ws)
+    if path is None:
+        return False
+    cols = [c for c in ("customer_id", "advisor_id") if c in pads.dataset(path).schema.names]
+    rows = _rows_of(path, customer_id, cols)
+    if not rows:
+        return False
+    v = rows[0].get("advisor_id")
+    return None if v is None else str(v)
+
+
+def _status_history(ws: Workspace, customer_id: str) -> list[dict[str, Any]]:
+    from panhuo.status.history import StatusStore
+
+    st = StatusStore.of(ws)
+    manifest = st.manifest()
+    files = [st.root / rel for _m, rel in sorted(manifest.get("events", {}).items())]
+    files = [f for f in files if f.exists()]
+    if not files:
+        return []
+    dates = sorted(manifest.get("dates", {}))
+    baseline = dates[0] if dates else None
+    rows = _rows_of(files, customer_id, ["from_status", "to_status", "date"])
+    for r in rows:
+        r["baseline"] = r["date"] == baseline
+    return sorted(rows, key=lambda r: r["date"])
+
+
+# ---------------------------------------------------------------- one customer
+
+
+def _iso(v: dt.datetime | dt.date | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _store_rows(session: Session, customer_id: str) -> dict[str, list[dict[str, Any]]]:
+    from panhuo.benefits.models import IssuedBenefit
+    from panhuo.delivery.events import DeliveryEvent, OptOut
+    from panhuo.delivery.models import CallTask
+    from panhuo.runs.models import ContactLog, OutboxMessage
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    msgs = session.execute(select(OutboxMessage).where(OutboxMessage.customer_id == customer_id)
+                           .order_by(OutboxMessage.id.desc()).limit(CONTACT_LIMIT)).scalars()
+    out["messages"] = [{"id": m.id, "run_id": m.run_id, "playbook_id": m.playbook_id, "channel": m.channel,
+                        "arm": m.arm, "benefit_id": m.benefit_id, "status": m.status, "content": m.content,
+                        "send_after": _iso(m.send_after), "sent_at": _iso(m.sent_at),
+                        "receipt_status": m.receipt_status, "receipt_at": _iso(m.receipt_at),
+                        "last_error": m.last_error} for m in msgs]
+    log = session.execute(select(ContactLog).where(ContactLog.customer_id == customer_id)
+                          .order_by(ContactLog.sent_at.desc()).limit(CONTACT_LIMIT)).scalars()
+    out["contacts"] = [{"channel": c.channel, "sent_at": _iso(c.sent_at), "playbook_id": c.playbook_id} for c in log]
+    events = session.execute(select(DeliveryEvent).where(DeliveryEvent.customer_id == customer_id)
+                             .order_by(DeliveryEvent.id.desc()).limit(CONTACT_LIMIT)).scalars()
+    out["responses"] = [{"event": e.event, "channel": e.channel, "outbox_id": e.outbox_id, "at": _iso(e.at),
+                         "received_at": _iso(e.received_at)} for e in events]
+    opts = session.execute(select(OptOut).where(OptOut.customer_id == customer_id).order_by(OptOut.id)).scalars()
+    out["opt_outs"] = [{"channel": o.channel, "source": o.source, "text": o.text, "at": _iso(o.at)} for o in opts]
+    issued = session.execute(select(IssuedBenefit).where(IssuedBenefit.customer_id == customer_id)
+                             .order_by(IssuedBenefit.issued_at.desc()).limit(CONTACT_LIMIT)).scalars()
+    out["benefits"] = [{"run_id": b.run_id, "benefit_id": b.benefit_id, "unit_cost_fen": b.unit_cost_fen,
+                        "issued_at": _iso(b.issued_at)} for b in issued]
+    calls = session.execute(select(CallTask).where(CallTask.customer_id == customer_id)
+                            .order_by(CallTask.id.desc()).limit(CONTACT_LIMIT)).scalars()
+    out["call_tasks"] = [_task(t) for t in calls]
+    return out
+
+
+def customer_view(ws: Workspace, session: Session, customer_id: str, *, as_of: dt.date | None = None,
+                  unmask: bool = False) -> dict[str, Any] | None:
+    """Everything about one customer (None when the warehouse and the tags do not know the id).
+
+    Keys: ``customer_id``, ``profile`` (the ``customers`` row, masked unless ``unmask``), ``masked``
+    (field names masked), ``tags`` (the snapshot on or before ``as_of``, with ``as_of``), ``status``
+    (status, status_since), ``status_history``, ``messages``, ``contacts``, ``responses``, ``opt_outs``,
+    ``benefits``, ``call_tasks``.
+    """
+    cust_file = _customers_file(ws)
+    profile_rows = _rows_of(cust_file, customer_id) if cust_file is not None else []
+    tags_file = _tags_file(ws, as_of)
+    tag_rows = _rows_of(tags_file, customer_id) if tags_file is not None else []
+    if not profile_rows and not tag_rows:
+        return None
+    profile = profile_rows[0] if profile_rows else {"customer_id": customer_id}
+    masked: list[str] = []
+    if not unmask:
+        profile, masked = mask_profile(profile)
+    tags: dict[str, Any] = {}
+    if tag_rows:
+        tags = dict(tag_rows[0])
+        tags.pop("customer_id", None)
+        tags["as_of"] = tags_file.stem if tags_file is not None else None
+        tags, tag_masked = mask_profile(tags) if not unmask else (tags, [])
+        masked += [f"tags.{k}" for k in tag_masked]
+    status = {"status": tags.get("status"), "status_since": tags.get("status_since"), "as_of": tags.get("as_of")}
+    return {"customer_id": customer_id, "profile": profile, "masked": masked, "unmasked": unmask, "tags": tags,
+            "status": status, "status_history": _status_history(ws, customer_id), **_store_rows(session, customer_id)}
+
+
+# ---------------------------------------------------------------- segments and tiers
+
+_local = threading.local()
+_cache_lock = threading.Lock()
+_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_CACHE_SIZE = 256
+
+
+def engine(ws: Workspace) -> BaseBackend:
+    """This thread's connection to the configured engine for ``ws`` (DuckDB connections are not shared across
+    threads; each server thread keeps one)."""
+    from panhuo.engines import connect
+
+    cons: dict[str, BaseBackend] = getattr(_local, "cons", None) or {}
+    _local.cons = cons
+    key = str(ws.root)
+    if key not in cons:
+        cons[key] = connect(ws.settings.engine, ws.tmp_dir)
+    return cons[key]
+
+
+def _fingerprint(ws: Workspace) -> tuple[Any, ...]:
+    """Changes whenever something a segment count or a tier summary reads changes."""
+    parts: list[Any] = [str(ws.root)]
+    for folder in (ws.warehouse_dir / "tags", ws.warehouse_dir / "scores", ws.root / "segments", ws.root / "tags"):
+        if folder.is_dir():
+            parts.extend((p.name, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file())
+    tiers_file = ws.root / "tiers.yaml"
+    if tiers_file.exists():
+        parts.append(("tiers.yaml", tiers_file.stat().st_mtime_ns))
+    return tuple(parts)
+
+
+def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = compute()
+    with _cache_lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def _audience(ws: Workspace, as_of: dt.date | None) -> Any:
+    from panhuo.segments.audience import audience
+
+    return audience(ws, engine(ws), as_of)
+
+
+def segments(ws: Workspace) -> list[dict[str, Any]]:
+    """Every segment (built-in and the workspace's): name, zh, en, rule text, cap, where defined."""
+    from panhuo.segments.library import load_library
+
+    lib = load_library(ws.root)
+    return [{"name": s.name, "zh": s.zh, "en": s.en, "description": s.description or "",
+             "rule": " ".join(s.rule.text.split()), "exclude": [e.text for e in s.exclude], "cap": s.cap,
+             "builtin": s.builtin, "defined_in": str(s.location)}
+            for s in sorted(lib.segments.values(), key=lambda s: (s.builtin, s.name))]
+
+
+def segment_detail(ws: Workspace, name: str, as_of: dt.date | None = None) -> dict[str, Any]:
+    """One segment's definition and member count on the tag snapshot on or before ``as_of``
+    (SegmentError for an unknown name, WarehouseError without tags)."""
+    from panhuo.segments.library import load_library
+
+    lib = load_library(ws.root)
+    seg = lib.segment(name)  # SegmentError naming close matches
+
+    def compute() -> tuple[int, str | None]:
+        aud = _audience(ws, as_of)
+        return aud.count(name), aud.as_of.isoformat() if aud.as_of else None
+
+    count, snap = _cached(("segment", name, as_of, _fingerprint(ws)), compute)
+    info = next(s for s in segments(ws) if s["name"] == seg.name)
+    return {**info, "customers": count, "as_of": snap}
+
+
+def tiers(ws: Workspace, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The tier summary (分层): per tier customers, share and average total assets (RMB text, exact)."""
+    from panhuo.segments.tiers import load_tiers, tier_summary
+
+    def compute() -> dict[str, Any]:
+        aud = _audience(ws, as_of)
+        own = ws.root / "tiers.yaml"
+        scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
+        rows = tier_summary(scheme, aud.table, aud.symbols, aud.as_of)
+        return {"as_of": aud.as_of.isoformat() if aud.as_of else None, "scheme": scheme.file,
+                "total": sum(r.customers for r in rows),
+                "tiers": [{"id": r.id, "zh": r.zh, "en": r.en, "customers": r.customers, "share": r.share,
+                           "avg_total_assets_rmb": None if r.avg_total_assets is None else str(r.avg_total_assets)}
+                          for r in rows]}
+
+    return _cached(("tiers", as_of, _fingerprint(ws)), compute)  # type: ignore[no-any-return]
+
+
+def export_segment_csv(ws: Workspace, name: str, columns: list[str], as_of: dt.date | None, out: Path) -> int:
+    """Write a segment's members (customer_id and ``columns``; money in RMB, phones masked) as CSV to ``out``
+    through :func:`panhuo.segments.export.export_segment` (what ``panhuo segments export`` writes)."""
+    from panhuo.segments.export import export_segment
+    from panhuo.segments.library import load_library
+
+    load_library(ws.root).segment(name)
+    blocked = [c for c in columns if _masker(c) is not None and c.lower() not in PHONE_COLUMNS]
+    if blocked:
+        from panhuo.segments.errors import SegmentError
+
+        raise SegmentError(f"columns: {', '.join(blocked)} are personal data and are never exported")
+    return export_segment(_audience(ws, as_of), name, out, columns)
+
+
+# ---------------------------------------------------------------- benefits, tasks, audit, outbox
+
+
+def benefits(ws: Workspace, session: Session, benefit_id: str | None = None) -> list[dict[str, Any]]:
+    """Catalogue items with their limits against what runs issued (``panhuo benefits stock``); money in fen."""
+    from panhuo.benefits import load_catalogue
+    from panhuo.benefits.ledger import usage
+    from panhuo.store.models import now_shanghai
+
+    cat = load_catalogue(ws)
+    rows = usage(session, benefit_id, catalogue=cat)
+    if benefit_id is not None and not rows:
+        cat.get(benefit_id)  # BenefitError naming the unknown id
+    today = now_shanghai().date()
+    out = []
+    for u in rows:
+        item = cat.items.get(u.benefit_id) if u.benefit_id in cat else None
+        if item is None:
+            state = "not_in_catalogue"
+        elif u.units_left == 0:
+            state = "exhausted"
+        elif not item.valid.contains(today):
+            state = "not_valid_today"
+        else:
+            state = "ok"
+        out.append({
+            "id": u.benefit_id, "kind": item.kind if item else None, "name_zh": item.name.zh if item else None,
+            "name_en": item.name.en if item else None, "risk": item.risk_label if item else None,
+            "unit_cost_fen": u.unit_cost_fen, "stock": u.stock, "issued": u.issued,
+            "stock_left": u.remaining_stock, "budget_fen": u.budget_fen, "spent_fen": u.spent_fen,
+            "budget_left_fen": u.remaining_budget_fen, "units_left": u.units_left,
+            "valid_from": _iso(item.valid.valid_from) if item else None,
+            "valid_to": _iso(item.valid.valid_to) if item else None,
+            "defined_in": cat.origin[u.benefit_id][0] if item else None, "state": state,
+        })
+    return out
+
+
+def _task(t: Any) -> dict[str, Any]:
+    return {"id": t.id, "playbook_id": t.playbook_id, "customer_id": t.customer_id, "advisor_id": t.advisor_id,
+            "due_date": t.due_date.isoformat(), "script": t.script, "created_at": _iso(t.created_at),
+            "outcome": t.outcome, "outcome_at": _iso(t.outcome_at), "outcome_by": t.outcome_by, "note": t.note}
+
+
+def call_tasks(session: Session, *, advisor: str | None = None, open_only: bool = False,
+               limit: int = 200) -> list[dict[str, Any]]:
+    """Advisor call tasks, oldest due first (as ``panhuo calls list``); ``advisor`` narrows to one advisor."""
+    from panhuo.delivery.models import CallTask
+
+    q = select(CallTask).order_by(CallTask.due_date, CallTask.id).limit(limit)
+    if advisor is not None:
+        q = q.where(CallTask.advisor_id == advisor)
+    if open_only:
+        q = q.where(CallTask.outcome.is_(None))
+    return [_task(t) for t in session.execute(q).scalars()]
+
+
+def audit_entries(session: Session, *, entity: str | None = None, entity_id: str | None = None,
+                  actor: str | None = None, action: str | None = None, limit: int = 100,
+                  before_seq: int | None = None) -> list[dict[str, Any]]:
+    """Audit log entries, newest first; ``before_seq`` pages back."""
+    from panhuo.store.models import AuditEntry
+
+    q = select(AuditEntry)
+    for col, v in ((AuditEntry.entity, entity), (AuditEntry.entity_id, entity_id), (AuditEntry.actor, actor),
+                   (AuditEntry.action, action)):
+        if v is not None:
+            q = q.where(col == v)
+    if before_seq is not None:
+        q = q.where(AuditEntry.seq < before_seq)
+    q = q.order_by(AuditEntry.seq.desc()).limit(limit)
+    return [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "entity": e.entity,
+             "entity_id": e.entity_id, "before": e.before, "after": e.after, "hash": e.hash}
+            for e in session.execute(q).scalars()]
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    """Outbox rows by status."""
+    from panhuo.runs.models import OutboxMessage
+
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    return {str(s): int(n) for s, n in rows}
