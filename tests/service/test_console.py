@@ -18,7 +18,7 @@ from panhuo.playbooks.loader import validate_playbook
 from panhuo.service.app import create_app
 from panhuo.service.console import PREFIX
 from panhuo.service.console.forms import form_from_yaml, playbook_yaml
-from tests.service.browser.workspace import build_console_workspace, customer_ids
+from tests.service.browser.workspace import console_copy, customer_ids
 from tests.service.conftest import DRAFT, IN_REVIEW, PASSWORD, ROLE_USER, login, snapshot
 
 __all__: list[str] = []
@@ -28,7 +28,7 @@ NASTY = "<script>alert('x')</script>\"'><img src=x onerror=alert(1)>"
 
 @pytest.fixture(scope="module")
 def console_root(template_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_console_workspace(template_ws, tmp_path_factory.mktemp("console") / "ws")
+    return console_copy(template_ws, tmp_path_factory, "console")
 
 
 @pytest.fixture
