@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from panhuo.report.sections import TierSection
     from panhuo.scores.bgnbd import ScoreResult
 
-__all__ = ["DEMO_PLAYBOOKS", "DEMO_USERS", "register", "run_demo"]
+__all__ = ["DEMO_PLAYBOOKS", "DEMO_USERS", "register", "run_demo", "serve_console"]
 
 #: the starter playbooks the demo puts live and runs (files in the repository's ``playbooks/``)
 DEMO_PLAYBOOKS: tuple[str, ...] = ("rescue-effective-to-sleeping", "advisor-call-high-value-sleeping")
@@ -321,6 +322,51 @@ def _propensity(ws: Workspace, con: BaseBackend, day: dt.date) -> dict[str, Any]
     return report
 
 
+def serve_console(ws: Workspace, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """The demo's last step: the web console and API (``panhuo serve``) over the demo brokerage, until Ctrl-C.
+
+    ``demo-ops`` (operator) and ``demo-compliance`` (compliance) get fresh random passwords, printed once and
+    labelled demo only (set again on every run; the store keeps only their argon2 hashes). Loopback only,
+    so the session cookie goes over plain HTTP. Listens on ``port`` when it is free, else on one the OS picks.
+    """
+    import secrets
+    import socket
+
+    import uvicorn
+
+    from panhuo.service.app import create_app
+    from panhuo.service.auth import set_password
+    from panhuo.store import add_user, open_store
+    from panhuo.store.users import get_user
+
+    store = open_store(ws)
+    creds: list[tuple[str, str, str]] = []
+    try:
+        with store.session() as s:
+            for name, role in DEMO_USERS:
+                if get_user(s, name) is None:
+                    add_user(s, name, [role], actor=None if role == "admin" else "demo-admin")
+        with store.session() as s:
+            for name, role in DEMO_USERS:
+                if role in ("operator", "compliance"):
+                    password = "demo-" + secrets.token_urlsafe(9)
+                    set_password(s, name, password, actor="demo-admin")
+                    creds.append((role, name, password))
+    finally:
+        store.dispose()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    console.rule(f"[bold]console[/] 控制台 on {host}:{port} (Ctrl-C stops it; --no-serve skips this step)")
+    console.print(f"open http://{host}:{port}/console/ and log in as (demo only, not for real use):", highlight=False)
+    for role, name, password in creds:
+        console.print(f"  {role:<10} {name:<16} password {password}", highlight=False)
+    uvicorn.run(create_app(ws, cookie_secure=False), host=host, port=port, log_level="warning", access_log=False)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
@@ -328,6 +374,11 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same brokerage)")] = 7,
         as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date (default: last trading day)")] = None,
         data: Annotated[Path | None, typer.Option("--data", help="where to write the generated tables")] = None,
+        serve: Annotated[bool | None, typer.Option(
+            "--serve/--no-serve", help="end by serving the console on 127.0.0.1 with demo users "
+                                      "(default: when run in a terminal)")] = None,
     ) -> None:
         """Generate a synthetic brokerage, ingest it, compute account status and write the HTML overview."""
         run_demo(customers, seed, parse_date_option(as_of) if as_of else None, data)
+        if serve if serve is not None else (sys.stdin.isatty() and sys.stdout.isatty()):
+            serve_console(workspace())
