@@ -8,7 +8,9 @@ as-of day (the funnel of each: candidates -> each guardrail -> holdout -> conten
 into the outbox) -> delivery of those runs through the provider simulator started in-process on
 loopback (the worker's ``--once``: SMS, app push and WeChat sent to it, the advisor-call playbook's
 messages made call tasks; the per-channel summary and one masked archive row printed) -> self-contained HTML overview in ``<workspace>/reports/`` with status, tiers,
-P(alive) and expected-trading-days distributions (and the propensity calibration and feature importance).
+P(alive) and expected-trading-days distributions (and the propensity calibration and feature importance) ->
+the closed loop: 8 simulated weeks (``panhuo simulate``, in ``<workspace>/closed-loop``) and the report of
+each playbook and the programme (``--loop-weeks 0`` skips it).
 Later stages extend this command; it stays one command.
 """
 
@@ -44,7 +46,8 @@ DEMO_USERS: tuple[tuple[str, str], ...] = (("demo-admin", "admin"), ("demo-ops",
                                            ("demo-compliance", "compliance"))
 
 
-def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None) -> Path:
+def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None, *, loop_weeks: int = 8,
+             loop_customers: int = 2_000) -> Path:
     """Run the demo in the current workspace; returns the path of the HTML overview."""
     from panhuo.cli.status import print_summary
     from panhuo.contract.ingest import ingest
@@ -110,8 +113,40 @@ def run_demo(customers: int, seed: int, as_of: dt.date | None, data: Path | None
     console.rule("[bold]8/8 overview[/]")
     path = write_overview(ws, con, day, summary=summary, tiers=tiers, propensity=extra)
     console.print(f"HTML overview (offline, zh-CN): [bold]{path}[/]")
+    if loop_weeks:
+        _closed_loop(ws, min(customers, loop_customers), seed, loop_weeks)
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; workspace {ws.root}")
     return path
+
+
+def _closed_loop(ws: Workspace, customers: int, seed: int, weeks: int) -> None:
+    """The closed loop (issue 7): ``weeks`` simulated weeks of runs, delivery and responses with Thompson
+    sampling learning per tier, then the report of each playbook and the programme (Markdown).
+
+    It plays in its own workspace ``<workspace>/closed-loop`` (same settings) on a brokerage of
+    ``customers`` generated as of a day early enough for the weeks to fit the trading calendar, so the
+    demo's own data and playbooks stay as they are. See :mod:`panhuo.simulate.loop`.
+    """
+    from panhuo.cli.report import make_report
+    from panhuo.cli.simulate import run_simulation
+    from panhuo.config import Workspace
+    from panhuo.measure.report import to_markdown
+
+    t0 = time.perf_counter()
+    console.rule(f"[bold]closed loop[/]: {weeks} simulated weeks on {customers:,} customers "
+                 "(run --due, deliver, responses loaded, Thompson per tier), then the report")
+    sub = Workspace.open(ws.root / "closed-loop")
+    sub = sub.save(ws.settings)
+    summary = run_simulation(sub, weeks, seed=seed, customers=customers)
+    for pid, c in summary["cumulative_regret"].items():
+        console.print(f"closed loop {pid}: cumulative expected regret {c['policy']:.2f} vs {c['equal_split']:.2f} "
+                      f"for an equal split over {summary['weeks_done']} weeks", highlight=False)
+    with progress_bar() as bar:
+        task = bar.add_task("report", total=None)
+        data = make_report(sub, progress=lambda step, d, t: bar.update(task, description=step, completed=d, total=t))
+    console.out(to_markdown(data), highlight=False)
+    console.print(f"closed loop finished in {time.perf_counter() - t0:.0f} s; its workspace: {sub.root} "
+                  f"(panhuo --workspace {sub.root} report --format html)", highlight=False)
 
 
 def starter_folder() -> Path | None:
@@ -377,8 +412,13 @@ def register(app: typer.Typer) -> None:
         serve: Annotated[bool | None, typer.Option(
             "--serve/--no-serve", help="end by serving the console on 127.0.0.1 with demo users "
                                       "(default: when run in a terminal)")] = None,
+        loop_weeks: Annotated[int, typer.Option("--loop-weeks", min=0, max=26,
+                                                help="weeks of the closed loop at the end (0: skip it)")] = 8,
+        loop_customers: Annotated[int, typer.Option("--loop-customers", min=100,
+                                                    help="customers of the closed loop (at most --customers)")] = 2_000,
     ) -> None:
         """Generate a synthetic brokerage, ingest it, compute account status and write the HTML overview."""
-        run_demo(customers, seed, parse_date_option(as_of) if as_of else None, data)
+        run_demo(customers, seed, parse_date_option(as_of) if as_of else None, data, loop_weeks=loop_weeks,
+                 loop_customers=loop_customers)
         if serve if serve is not None else (sys.stdin.isatty() and sys.stdout.isatty()):
             serve_console(workspace())

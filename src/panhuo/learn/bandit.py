@@ -2,7 +2,7 @@
 
 Posteriors are Beta-Bernoulli per (playbook, tier, arm) on the playbook's success event
 (``method.success``), updated from the measured outcomes of treated assignments whose window is
-**closed** (:func:`panhuo.measure.outcomes.playbook_outcomes`): a success adds one to ``alpha``, a
+**closed** by the run's as-of date (:func:`panhuo.measure.outcomes.playbook_outcomes`): a success adds one to ``alpha``, a
 failure one to ``beta``, starting from Beta(1, 1). The segment is the customer's tier (分层, first
 matching tier of the workspace's ``tiers.yaml`` or panhuo's scheme) on the latest tag snapshot on or
 before the run's as-of date, so what was learnt about, say, active high-value sleepers is used for
@@ -243,7 +243,7 @@ def customer_tiers(ws: Workspace, con: BaseBackend, ids: Sequence[str], as_of: d
 
 def observed_posteriors(ws: Workspace, con: BaseBackend, spec: PlaybookSpec, before: dt.date,
                         outcomes: Any = None) -> tuple[Posteriors, int]:
-    """Posteriors from the treated assignments of runs before ``before`` whose window is closed.
+    """Posteriors from the treated assignments whose window is closed and ended on or before ``before``.
 
     Returns the posteriors and the number of outcomes counted. A playbook without finished runs has
     the prior only. ``outcomes`` (a :class:`panhuo.measure.outcomes.Outcomes`) spares measuring again.
@@ -258,7 +258,10 @@ def observed_posteriors(ws: Workspace, con: BaseBackend, spec: PlaybookSpec, bef
         except MeasureError:
             return post, 0
     t = outcomes.rows
-    mask = pc.and_(pc.and_(t["closed"], pc.equal(t["grp"], "treated")), pc.less(t["as_of"], pa.scalar(before)))
+    # closed, and closed by ``before`` (a window ending later was not known then: the same in a backtest)
+    mask = pc.and_(pc.and_(t["closed"], pc.equal(t["grp"], "treated")),
+                   pc.less_equal(t["window_end"], pa.scalar(before)))
+    mask = pc.fill_null(mask, False)
     mask = pc.and_(mask, pc.is_valid(t["arm"]))
     if "in_data" in t.column_names:
         mask = pc.and_(mask, t["in_data"])
