@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -70,6 +71,22 @@ def test_demo_runs_from_an_empty_directory(tmp_path):
     text = html.read_text(encoding="utf-8")
     assert "有效户" in text and "沉睡户" in text
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), "the overview must not load anything remote"
+    # the closed loop: 8 simulated weeks (own workspace), Thompson regret below an equal split's, then the report
+    weeks = re.findall(r"week (\d) \((\d{4}-\d\d-\d\d)\): sim-weekly-wake (\d+) treated/(\d+) holdout", flat)
+    assert [int(w[0]) for w in weeks] == list(range(1, 9)) and all(int(w[2]) > 0 for w in weeks)
+    regret = re.search(r"closed loop sim-weekly-wake: cumulative expected regret ([\d.]+) vs ([\d.]+) for an equal "
+                       r"split over 8 weeks", flat)
+    assert regret is not None and 0 <= float(regret.group(1)) < float(regret.group(2))
+    assert "## playbook sim-weekly-wake" in out.stdout and "## programme" in out.stdout
+    assert "| guide-video |" in out.stdout and "incremental conversions (95% CI)" in out.stdout
+    loop = sqlite3.connect(tmp_path / ".panhuo" / "closed-loop" / "panhuo.db")
+    assert loop.execute("SELECT count(*), count(DISTINCT as_of) FROM runs WHERE playbook_id = 'sim-weekly-wake' "
+                        "AND state = 'done'").fetchone() == (8, 8)
+    assert loop.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0] == 0
+    loop.close()
+    summary = json.loads((tmp_path / ".panhuo" / "closed-loop" / "simulate" / "summary.json").read_text("utf-8"))
+    assert summary["weeks_done"] == 8 and summary["cumulative_regret"]["sim-weekly-wake"]["policy"] == pytest.approx(
+        float(regret.group(1)), abs=0.006)
 
 
 def test_refused_load_leaves_status_export_unchanged(tmp_path, brokerage):
