@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MEASURED_EVENTS", "COMMISSION_CLASSES", "MeasureError", "Window", "Outcomes", "window_for", "data_end",
-    "measure_rows", "playbook_outcomes", "campaign_outcomes",
+    "measure_rows", "playbook_outcomes", "campaign_outcomes", "fetch_raw", "rows_to_arrow",
 ]
 
 MEASURED_EVENTS = ("login", "trade", "deposit", "back_to_effective", "activated")
@@ -449,6 +449,31 @@ def _run_summaries(t: pa.Table, windows: dict[dt.date, Window], keyed: dict[int,
     return sorted(seen.values(), key=lambda r: (r["as_of"], r["run_id"]))
 
 
+def fetch_raw(session: Any, stmt: Any) -> list[tuple[Any, ...]]:
+    """All rows of a SELECT as plain DBAPI tuples on the session's own connection (its transaction).
+
+    For the million-row reads of measurement: the statement is compiled once with its parameters
+    inlined and fetched through the driver's cursor, skipping per-row result processing (several
+    times faster than ORM/Core rows; the selected columns are plain ints, floats and strings).
+    """
+    conn = session.connection()
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def rows_to_arrow(rows: list[tuple[Any, ...]], fields: list[tuple[str, pa.DataType]]) -> pa.Table:
+    """DBAPI tuples as an Arrow table of the given columns (converted in C, not column by column in Python)."""
+    st = pa.struct(fields)
+    if not rows:
+        return pa.schema(fields).empty_table()
+    return pa.Table.from_struct_array(pa.array(rows, type=st))
+
+
 def _playbook_assignments(ws: Workspace, playbook_id: str) -> tuple[str, int, dict[int, dt.date], pa.Table]:
     """The success event, window, runs (id -> as-of) and assignments (Arrow) of a playbook's finished runs."""
     from sqlalchemy import select
@@ -479,17 +504,18 @@ def _playbook_assignments(ws: Workspace, playbook_id: str) -> tuple[str, int, di
                                    f"({sorted(kinds)}): measuring them together would mix two definitions")
             event, days = kinds.pop()
             as_of = {r.id: r.as_of for r in runs}
-            got = s.execute(assignment_rows(list(as_of))).all()
+            got = fetch_raw(s, assignment_rows(list(as_of)))
     finally:
         store.dispose()
-    cols = list(zip(*got, strict=True)) if got else [[] for _ in range(6)]
-    run_ids = pa.array(cols[0], pa.int64())
+    got_t = rows_to_arrow(got, [("run_id", pa.int64()), ("customer_id", pa.string()), ("grp", pa.string()),
+                                ("arm", pa.string()), ("propensity", pa.float64()), ("seed", pa.string())])
+    run_ids = got_t.column("run_id")
     order = sorted(as_of)
     idx = pc.index_in(run_ids, value_set=pa.array(order, pa.int64()))
     dates = pc.take(pa.array([as_of[r] for r in order], pa.date32()), idx)
-    table = pa.table({"run_id": run_ids, "customer_id": pa.array(cols[1], pa.string()),
-                      "grp": pa.array(cols[2], pa.string()), "arm": pa.array(cols[3], pa.string()),
-                      "propensity": pa.array(cols[4], pa.float64()), "as_of": dates}, schema=_ASSIGN_SCHEMA)
+    table = pa.table({"run_id": run_ids, "customer_id": got_t.column("customer_id"), "grp": got_t.column("grp"),
+                      "arm": got_t.column("arm"), "propensity": got_t.column("propensity"), "as_of": dates},
+                     schema=_ASSIGN_SCHEMA)
     return event, days, as_of, table
 
 

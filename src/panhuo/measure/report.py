@@ -93,32 +93,37 @@ def cost_table(ws: Any, run_ids: list[int], message_cost: dict[str, Decimal] | N
             raise ValueError(f"measure.message_cost: unknown channel {ch!r}")
     if not run_ids:
         return _COST_SCHEMA.empty_table()
-    from sqlalchemy import func, select
+    from sqlalchemy import case, func, select
 
     from panhuo.benefits.models import IssuedBenefit
+    from panhuo.measure.outcomes import fetch_raw, rows_to_arrow
     from panhuo.runs.models import OutboxMessage
     from panhuo.store import open_store
 
-    keys: dict[tuple[int, str], dict[str, int]] = {}
+    o = OutboxMessage
     store = open_store(ws)
     try:
         with store.session() as s:
-            q = (select(IssuedBenefit.run_id, IssuedBenefit.customer_id, func.sum(IssuedBenefit.unit_cost_fen))
-                 .where(IssuedBenefit.run_id.in_(run_ids))
-                 .group_by(IssuedBenefit.run_id, IssuedBenefit.customer_id))
-            for r, c, v in s.execute(q):
-                keys.setdefault((r, c), {})["benefit_fen"] = int(v or 0)
-            o = OutboxMessage
-            q2 = (select(o.run_id, o.customer_id, o.channel, func.count())
-                  .where(o.run_id.in_(run_ids), o.status.in_(_SENT))
-                  .group_by(o.run_id, o.customer_id, o.channel))
-            for r, c, ch, n in s.execute(q2):
-                if ch in CHANNELS:
-                    d = keys.setdefault((r, c), {})
-                    d[f"msg_{ch}"] = d.get(f"msg_{ch}", 0) + int(n)
+            ledger = fetch_raw(s, select(IssuedBenefit.run_id, IssuedBenefit.customer_id,
+                                         func.sum(IssuedBenefit.unit_cost_fen))
+                               .where(IssuedBenefit.run_id.in_(run_ids))
+                               .group_by(IssuedBenefit.run_id, IssuedBenefit.customer_id))
+            sent = fetch_raw(s, select(o.run_id, o.customer_id,
+                                       *[func.sum(case((o.channel == ch, 1), else_=0)) for ch in CHANNELS])
+                             .where(o.run_id.in_(run_ids), o.status.in_(_SENT))
+                             .group_by(o.run_id, o.customer_id))
     finally:
         store.dispose()
-    return _cost_frame(keys)
+    keys = ["run_id", "customer_id"]
+
+    def frame(rows: list[tuple[Any, ...]], names: list[str]) -> pa.Table:
+        return rows_to_arrow(rows, [(n, _COST_SCHEMA.field(n).type) for n in names])
+
+    lt = frame(ledger, [*keys, "benefit_fen"])
+    st = frame(sent, [*keys, *[f"msg_{c}" for c in CHANNELS]])
+    j = lt.join(st, keys, join_type="full outer")
+    return pa.table({n: (j.column(n) if n in keys else pc.fill_null(j.column(n), 0)).cast(_COST_SCHEMA.field(n).type)
+                     for n in _COST_SCHEMA.names}, schema=_COST_SCHEMA)
 
 
 def campaign_cost_table(ws: Any, con: Any, campaign_id: str) -> pa.Table:
