@@ -7,6 +7,8 @@
   CSRF token, valid :data:`SESSION_HOURS` hours; a new login never reuses an id (no fixation).
 - Throttle: after :data:`MAX_FAILURES` failed logins for one (name, client address) within
   :data:`THROTTLE_WINDOW`, further tries are refused (:class:`Throttled`) without checking the password.
+  Login attempts older than :data:`ATTEMPTS_KEEP` are deleted (:func:`prune_login_attempts`, run by a login
+  at most every :data:`PRUNE_EVERY`), so the table stays bounded however many tries an attacker makes.
 - API keys: ``phk_`` + 256 random bits, shown once, stored as SHA-256, scope ``read`` or ``write``,
   revocable; created, listed and revoked by an admin.
 
@@ -33,6 +35,7 @@ from panhuo.store.models import User, now_shanghai
 from panhuo.store.users import acting_user, get_user, require_role
 
 __all__ = [
+    "ATTEMPTS_KEEP",
     "KEY_PREFIX",
     "MAX_FAILURES",
     "MIN_PASSWORD",
@@ -48,6 +51,7 @@ __all__ = [
     "key_user",
     "list_api_keys",
     "login",
+    "prune_login_attempts",
     "revoke_api_key",
     "session_user",
     "set_password",
@@ -59,6 +63,9 @@ MAX_FAILURES = 5
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 SESSION_HOURS = 8
 KEY_PREFIX = "phk_"
+ATTEMPTS_KEEP = dt.timedelta(days=7)  # failed tries stay this long for review, then go
+PRUNE_EVERY = dt.timedelta(minutes=10)
+_last_prune: dt.datetime | None = None
 
 _hasher = PasswordHasher()
 # Verified when the user is unknown or has no password, so the answer takes as long either way.
@@ -125,13 +132,26 @@ def _recent_failures(session: Session, name: str, ip: str, now: dt.datetime) -> 
     return int(session.execute(q).scalar_one())
 
 
+def prune_login_attempts(session: Session, *, now: dt.datetime | None = None,
+                         keep: dt.timedelta = ATTEMPTS_KEEP) -> int:
+    """Delete login attempts older than ``keep`` (never younger than the throttle window); returns how many."""
+    now = now or now_shanghai()
+    cutoff = now - max(keep, THROTTLE_WINDOW)
+    return int(session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff)).rowcount or 0)
+
+
 def login(session: Session, name: str, password: str, *, ip: str, now: dt.datetime | None = None) -> NewSession:
     """Check ``name``'s password and open a session; Throttled or LoginFailed (the attempt is recorded either way).
 
-    The caller commits the session even on LoginFailed so the failed attempt counts (see the API).
+    The caller commits the session even on LoginFailed so the failed attempt counts (see the API). At most
+    every :data:`PRUNE_EVERY` a login also deletes the attempts older than :data:`ATTEMPTS_KEEP`.
     """
+    global _last_prune
     now = now or now_shanghai()
     name = name[:64]
+    if _last_prune is None or not (dt.timedelta(0) <= now - _last_prune < PRUNE_EVERY):
+        prune_login_attempts(session, now=now)
+        _last_prune = now
     if _recent_failures(session, name, ip, now) >= MAX_FAILURES:
         raise Throttled(f"too many failed logins; try again in {int(THROTTLE_WINDOW.total_seconds() // 60)} minutes")
     user = get_user(session, name)

@@ -28,7 +28,7 @@ Errors raised here and by the store map to statuses in :func:`panhuo.service.app
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session
 
 from panhuo.service import auth
@@ -46,7 +46,9 @@ __all__ = [
     "READ_ROLES",
     "SAFE_METHODS",
     "Db",
+    "MAX_ID",
     "NotFound",
+    "RowId",
     "ReadDb",
     "Reader",
     "Unauthenticated",
@@ -70,6 +72,10 @@ COOKIE = "panhuo_session"
 CSRF_HEADER = "X-CSRF-Token"
 READ_ROLES: tuple[str, ...] = ("viewer", "operator", "compliance", "admin")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ID = 2**62  # ids and version numbers fit a 64-bit SQL integer with room to spare
+
+#: a row id or version number in a path: 1 .. MAX_ID (a larger number is a 422, never a database error)
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class NotFound(Exception):

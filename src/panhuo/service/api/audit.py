@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from panhuo.service import views
-from panhuo.service.deps import API, ReadDb, requires
+from panhuo.service.deps import API, MAX_ID, ReadDb, requires
 from panhuo.service.schemas import AuditOut, AuditVerifyOut, errors
 
 __all__ = ["router"]
@@ -20,7 +20,7 @@ def list_audit(_who: Auditor, s: ReadDb, entity: str | None = Query(default=None
                entity_id: str | None = Query(default=None, max_length=200),
                actor: str | None = Query(default=None, max_length=64),
                action: str | None = Query(default=None, max_length=64),
-               before_seq: int | None = Query(default=None, ge=1, description="page back: entries before this seq"),
+               before_seq: int | None = Query(default=None, ge=1, le=MAX_ID, description="page back: entries before this seq"),
                limit: int = Query(default=100, ge=1, le=1000)) -> Any:
     """Audit entries (who, when, what, before and after), newest first."""
     return views.audit_entries(s, entity=entity, entity_id=entity_id, actor=actor, action=action, limit=limit,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from panhuo.errors import LifecycleError
 from panhuo.playbooks import repository as repo
 from panhuo.service import auth
-from panhuo.service.deps import API, Db, NotFound, Reader, Writer, requires, workspace_of
+from panhuo.service.deps import API, MAX_ID, Db, NotFound, Reader, RowId, Writer, requires, workspace_of
 from panhuo.service.schemas import (
     ApproveIn,
     DiffOut,
@@ -112,7 +112,7 @@ def reject(playbook_id: str, body: RejectIn, who: Writer, s: Db) -> dict[str, An
 
 
 @router.get("/playbooks/{playbook_id}/versions/{version}", response_model=VersionOut, responses=errors(404))
-def get_version(playbook_id: str, version: int, _who: Reader, s: Db) -> dict[str, Any]:
+def get_version(playbook_id: str, version: RowId, _who: Reader, s: Db) -> dict[str, Any]:
     """One version: author, time, content hash, source and YAML text."""
     get_playbook_or_404(s, playbook_id)
     try:
@@ -124,8 +124,8 @@ def get_version(playbook_id: str, version: int, _who: Reader, s: Db) -> dict[str
 
 @router.get("/playbooks/{playbook_id}/diff", response_model=DiffOut, responses=errors(404))
 def diff(playbook_id: str, _who: Reader, s: Db,
-         from_version: int = Query(ge=1, description="the older version"),
-         to_version: int = Query(ge=1, description="the newer version")) -> dict[str, Any]:
+         from_version: int = Query(ge=1, le=MAX_ID, description="the older version"),
+         to_version: int = Query(ge=1, le=MAX_ID, description="the newer version")) -> dict[str, Any]:
     """The unified diff between two versions' YAML (what compliance reviews in the approval queue)."""
     get_playbook_or_404(s, playbook_id)
     try:
@@ -156,7 +156,7 @@ def retire(playbook_id: str, who: Writer, s: Db, body: ReasonIn | None = None) -
 @router.get("/playbooks/{playbook_id}/preview", response_model=PreviewOut, responses=errors(400, 404, 409))
 def preview(playbook_id: str, request: Request, _who: Reader, s: Db,
             customer_id: str = Query(min_length=1, max_length=64, description="whose data fills the templates"),
-            version: int | None = Query(default=None, ge=1, description="default: the current version"),
+            version: int | None = Query(default=None, ge=1, le=MAX_ID, description="default: the current version"),
             as_of: dt.date | None = None) -> dict[str, Any]:
     """The playbook's message per channel rendered for one customer (phone masked), with SMS length and segments
     and any content problem. Writes nothing."""

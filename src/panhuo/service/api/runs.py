@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from panhuo.service.deps import API, Db, NotFound, Reader
+from panhuo.service.deps import API, Db, NotFound, Reader, RowId
 from panhuo.service.schemas import RunDetailOut, RunOut, errors
 
 __all__ = ["router", "run_out"]
@@ -29,7 +29,7 @@ def list_runs(_who: Reader, s: Db, playbook_id: str | None = None, limit: int = 
 
 
 @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=errors(404))
-def get_run(run_id: int, _who: Reader, s: Db) -> dict[str, Any]:
+def get_run(run_id: RowId, _who: Reader, s: Db) -> dict[str, Any]:
     """One run with its funnel (candidates, after each guardrail, holdout, sends)."""
     from panhuo.runs.models import Run
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from panhuo.service import auth, views
-from panhuo.service.deps import API, READ_ROLES, NotFound, ReadDb, Who, WriteDb, requires
+from panhuo.service.deps import API, READ_ROLES, NotFound, ReadDb, RowId, Who, WriteDb, requires
 from panhuo.service.schemas import CallTaskOut, OutcomeIn, errors
 from panhuo.store.audit import record
 from panhuo.store.errors import AccessDenied, StoreError
@@ -65,7 +65,7 @@ def list_tasks(who: Who, s: ReadDb, open_only: bool = Query(default=False, alias
 
 
 @router.get("/tasks/{task_id}", response_model=CallTaskOut, responses=errors(404))
-def get_task(task_id: int, who: Who, s: ReadDb) -> Any:
+def get_task(task_id: RowId, who: Who, s: ReadDb) -> Any:
     """One call task (an advisor: only their own customers')."""
     from panhuo.delivery.models import CallTask
 
@@ -78,7 +78,7 @@ def get_task(task_id: int, who: Who, s: ReadDb) -> Any:
 
 
 @router.post("/tasks/{task_id}/outcome", response_model=CallTaskOut, responses=errors(400, 404))
-def set_outcome(task_id: int, body: OutcomeIn, who: Advisor, s: WriteDb) -> Any:
+def set_outcome(task_id: RowId, body: OutcomeIn, who: Advisor, s: WriteDb) -> Any:
     """Record what came of a call (reached, no_answer, refused, interested); once more replaces it. Advisors only,
     on their own customers' tasks."""
     return views._task(record_outcome(s, task_id, body.outcome, body.note, who=who))
