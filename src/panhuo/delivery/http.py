@@ -311,10 +311,14 @@ class HttpClient:
     async def aclose(self) -> None:
         """Close every idle connection (requests in flight finish on theirs, which are then closed)."""
         self._closed = True
+        closing = False
         while self._idle:
             conn = self._idle.pop()
             if conn.transport is not None:
                 conn.transport.close()
+                closing = True
+        if closing:
+            await asyncio.sleep(0)  # let the transports' close callbacks run: the sockets are closed on return
 
     def _target(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
