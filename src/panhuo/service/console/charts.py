@@ -50,16 +50,20 @@ def funnel_bars(stages: list[tuple[str, int]]) -> list[Bar]:
                  for k, n in stages], total, 380.0)
 
 
-def tier_rows(scheme: Any, rows: list[Any], width: float = 300.0) -> list[dict[str, Any]]:
-    """Tiers with their bar width, colour and suggested strategy (时点/权益/渠道/方式)."""
-    top = max((r.customers for r in rows), default=0) or 1
+def tier_rows(scheme: Any, rows: list[dict[str, Any]], width: float = 300.0) -> list[dict[str, Any]]:
+    """Tiers (:func:`panhuo.service.views.tiers` rows) with bar width, colour, rule and suggested strategy."""
+    from decimal import Decimal
+
+    top = max((r["customers"] for r in rows), default=0) or 1
+    known = {t.id: t for t in scheme.tiers}
     out = []
     for i, r in enumerate(rows):
-        tier = scheme.tier(r.id)
-        out.append({"id": r.id, "zh": r.zh, "en": r.en, "customers": r.customers, "share": r.share,
-                    "avg": "—" if r.avg_total_assets is None else f"{r.avg_total_assets:,.2f}元",
-                    "width": width * r.customers / top, "color": TIER_PALETTE[i % len(TIER_PALETTE)],
-                    "strategy": tier.strategy.model_dump(), "rule": " ".join(tier.rule.text.split())})
+        tier = known.get(r["id"])
+        avg = r.get("avg_total_assets_rmb")
+        out.append({**r, "avg": "—" if avg is None else f"{Decimal(avg):,.2f}元",
+                    "width": width * r["customers"] / top, "color": TIER_PALETTE[i % len(TIER_PALETTE)],
+                    "strategy": tier.strategy.model_dump() if tier else {},
+                    "rule": " ".join(tier.rule.text.split()) if tier else ""})
     return out
 
 

@@ -1,12 +1,12 @@
-"""What the console's pages read: the warehouse through Ibis (one engine connection per app) and the store.
+"""What the console's pages read beyond the API's read side (:mod:`panhuo.service.views`, used for customers,
+segments, tiers, benefits and call tasks): the 总览 dashboard, the measured report and the runs.
 
-Every function here only reads. The analytic ones (status summary, reactivations, tiers, segment counts,
-a customer's warehouse rows, the measured report) go through :class:`Analytics`, which holds one engine
-connection for the app, serialises its use (a DuckDB connection is not shared between threads) and
-caches each result until the warehouse changes (a new load, status, tags or finished run). They call
-the same domain functions as the CLI (:func:`panhuo.status.summary.summarize`,
-:func:`panhuo.segments.tiers.tier_summary`, :func:`panhuo.cli.report.make_report`, ...), so a page and
-the command line never disagree. Personal data leave here masked (:mod:`panhuo.content.masking`).
+Every function here only reads. The analytic ones (status summary, reactivations, the report) go through
+:class:`Analytics`, which holds one engine connection for the app, serialises its use (a DuckDB connection
+is not shared between threads) and caches each result until the warehouse changes (a new load, status or
+tags) or, for the report, a run finishes. They call the same domain functions as the CLI
+(:func:`panhuo.status.summary.summarize`, :func:`panhuo.status.history.transitions`,
+:func:`panhuo.cli.report.make_report`), so a page and the command line never disagree.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import ibis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from panhuo.content.masking import format_fen, mask_phone
+from panhuo.content.masking import format_fen
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -30,17 +29,7 @@ if TYPE_CHECKING:
     from panhuo.config import Workspace
     from panhuo.status.summary import StatusSummary
 
-__all__ = [
-    "Analytics",
-    "CustomerView",
-    "Dashboard",
-    "Reactivation",
-    "benefit_rows",
-    "customer_view",
-    "funnel_of",
-    "runs",
-    "tasks",
-]
+__all__ = ["Analytics", "Dashboard", "Reactivation", "dashboard", "funnel_of", "money", "report", "rmb", "runs"]
 
 REACTIVATED_FROM = ("sleeping", "dormant")
 
@@ -178,134 +167,7 @@ def report(an: Analytics, store_session: Session, playbook: str | None = None) -
                      extra=(done[0], str(done[1])))
 
 
-# ---------------------------------------------------------------- 分层 tiers and segments
-
-
-def tiers(an: Analytics) -> tuple[Any, list[Any], dt.date | None]:
-    """``(scheme, rows, as_of)``: customers, share and average assets per tier of the workspace's scheme."""
-    from panhuo.segments.audience import audience
-    from panhuo.segments.tiers import load_tiers, tier_summary
-
-    def compute(con: BaseBackend) -> tuple[Any, list[Any], dt.date | None]:
-        aud = audience(an.ws, con)
-        own = an.ws.root / "tiers.yaml"
-        scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
-        return scheme, tier_summary(scheme, aud.table, aud.symbols, aud.as_of), aud.as_of
-
-    return an.cached(("tiers",), compute)  # type: ignore[no-any-return]
-
-
-def segments(an: Analytics) -> list[Any]:
-    """The segment library (built in and the workspace's), sorted: workspace first, then by name."""
-    from panhuo.segments.library import load_library
-
-    lib = an.cached(("library",), lambda _con: load_library(an.ws.root))
-    return sorted(lib.segments.values(), key=lambda s: (s.builtin, s.name))
-
-
-def segment_count(an: Analytics, name: str) -> tuple[int, dt.date | None]:
-    """Members of the segment ``name`` at the latest tags; SegmentError (unknown name, bad rule) otherwise."""
-    from panhuo.segments.audience import audience
-
-    def compute(con: BaseBackend) -> tuple[int, dt.date | None]:
-        aud = audience(an.ws, con)
-        return aud.count(name), aud.as_of
-
-    return an.cached(("segment", name), compute)  # type: ignore[no-any-return]
-
-
-# ---------------------------------------------------------------- 客户 customer timeline
-
-
-@dataclass
-class CustomerView:
-    """One customer as the console shows it: profile (masked), status history, contacts, responses, benefits."""
-
-    customer_id: str
-    profile: dict[str, Any]
-    status: dict[str, Any] | None
-    history: list[dict[str, Any]]
-    past_contacts: list[dict[str, Any]]
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    opt_outs: list[dict[str, Any]] = field(default_factory=list)
-    benefits: list[dict[str, Any]] = field(default_factory=list)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-
-
-_PROFILE = ("open_date", "branch_id", "advisor_id", "risk_level", "risk_assessed_on", "province", "city",
-            "phone", "app_user", "wechat_bound")
-
-
-def _warehouse_part(ws: Workspace, con: BaseBackend, cid: str) -> dict[str, Any] | None:
-    from panhuo.status.history import StatusStore, load_status
-    from panhuo.warehouse.store import Warehouse
-
-    wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
-    if wh.current_id is None:
-        return None
-    cust = wh.table(con, "customers")
-    rows = cust.filter(cust.customer_id == ibis.literal(cid, "string")).limit(1).to_pyarrow().to_pylist()
-    if not rows:
-        return None
-    row = rows[0]
-    profile = {k: row.get(k) for k in _PROFILE if k in row}
-    profile["phone"] = mask_phone(profile.get("phone")) if profile.get("phone") else ""
-    out: dict[str, Any] = {"profile": profile, "status": None, "history": [], "past": []}
-    store = StatusStore.of(ws)
-    if store.dates():
-        snap = load_status(ws, con)
-        s = snap.filter(snap.customer_id == ibis.literal(cid, "string")).to_pyarrow().to_pylist()
-        if s:
-            r = s[0]
-            out["status"] = {"status": r["status"], "as_of": r["as_of"], "since": r.get("status_since"),
-                             "total_assets": format_fen(int(r["total_assets_fen"])),
-                             "cash": format_fen(int(r["cash_fen"])),
-                             "last_trade_date": r.get("last_trade_date")}
-        ev = store.events(con, manifest=store.manifest())
-        ev = ev.filter(ev.customer_id == ibis.literal(cid, "string")).order_by(ibis.desc("date"))
-        out["history"] = ev.select("date", "from_status", "to_status").to_pyarrow().to_pylist()
-    if wh.has_table("contact_history"):
-        ch = wh.table(con, "contact_history")
-        ch = ch.filter(ch.customer_id == ibis.literal(cid, "string")).order_by(ibis.desc("sent_at")).limit(200)
-        cols = [c for c in ("campaign_id", "sent_at", "channel", "benefit", "group") if c in ch.columns]
-        out["past"] = ch.select(*cols).to_pyarrow().to_pylist()
-    return out
-
-
-def customer_view(an: Analytics, s: Session, customer_id: str) -> CustomerView | None:
-    """Everything the console shows about one customer (None when the current load has no such customer)."""
-    from panhuo.benefits.models import IssuedBenefit
-    from panhuo.delivery.events import DeliveryEvent, OptOut
-    from panhuo.delivery.models import CallTask
-    from panhuo.runs.models import OutboxMessage
-
-    cid = customer_id.strip()
-    part = an.run(lambda con: _warehouse_part(an.ws, con, cid))
-    if part is None:
-        return None
-    view = CustomerView(cid, part["profile"], part["status"], part["history"], part["past"])
-    msgs = s.execute(select(OutboxMessage).where(OutboxMessage.customer_id == cid)
-                     .order_by(OutboxMessage.send_after.desc()).limit(200)).scalars()
-    view.messages = [{"id": m.id, "run_id": m.run_id, "playbook_id": m.playbook_id, "channel": m.channel,
-                      "arm": m.arm, "benefit_id": m.benefit_id, "status": m.status, "send_after": m.send_after,
-                      "sent_at": m.sent_at, "receipt": m.receipt_status, "content": m.content} for m in msgs]
-    evs = s.execute(select(DeliveryEvent).where(DeliveryEvent.customer_id == cid)
-                    .order_by(DeliveryEvent.received_at.desc()).limit(200)).scalars()
-    view.events = [{"event": e.event, "channel": e.channel, "at": e.at or e.received_at, "outbox_id": e.outbox_id}
-                   for e in evs]
-    view.opt_outs = [{"channel": o.channel, "source": o.source}
-                     for o in s.execute(select(OptOut).where(OptOut.customer_id == cid)).scalars()]
-    ben = s.execute(select(IssuedBenefit).where(IssuedBenefit.customer_id == cid)
-                    .order_by(IssuedBenefit.issued_at.desc())).scalars()
-    view.benefits = [{"run_id": b.run_id, "benefit_id": b.benefit_id, "cost": format_fen(int(b.unit_cost_fen)),
-                      "issued_at": b.issued_at} for b in ben]
-    view.tasks = [_task(t) for t in s.execute(select(CallTask).where(CallTask.customer_id == cid)
-                                             .order_by(CallTask.due_date.desc())).scalars()]
-    return view
-
-
-# ---------------------------------------------------------------- 运行 runs, 权益 benefits, 任务 tasks
+# ---------------------------------------------------------------- 运行 runs
 
 
 def funnel_of(run: Any) -> tuple[list[tuple[str, int]], dict[str, int], str | None]:
@@ -324,60 +186,6 @@ def runs(s: Session, playbook_id: str | None = None, limit: int = 200) -> list[A
     if playbook_id:
         q = q.where(Run.playbook_id == playbook_id)
     return list(s.execute(q).scalars())
-
-
-def benefit_rows(ws: Workspace, s: Session) -> list[dict[str, Any]]:
-    """The catalogue against the ledger: limits, issued, spent and what is left (money formatted exactly)."""
-    from panhuo.benefits import load_catalogue
-    from panhuo.benefits.ledger import usage
-    from panhuo.store.models import now_shanghai
-
-    cat = load_catalogue(ws)
-    today = now_shanghai().date()
-    out = []
-    for u in usage(s, catalogue=cat):
-        item = cat.items.get(u.benefit_id)
-        if item is None:
-            state = "不在目录中"
-        elif u.units_left == 0:
-            state = "已用尽"
-        elif not item.valid.contains(today):
-            state = f"{today} 不在有效期内"
-        else:
-            state = "可用"
-        out.append({
-            "id": u.benefit_id,
-            "name": item.name.zh if item is not None else "",
-            "kind": item.kind if item is not None else "",
-            "risk": f"R{item.risk}" if item is not None and item.risk is not None else "",
-            "unit_cost": "" if u.unit_cost_fen is None else format_fen(u.unit_cost_fen),
-            "stock": "不限" if u.stock is None else f"{u.stock:,}",
-            "issued": f"{u.issued:,}",
-            "stock_left": "不限" if u.remaining_stock is None else f"{u.remaining_stock:,}",
-            "budget": "不限" if u.budget_fen is None else format_fen(u.budget_fen),
-            "spent": format_fen(u.spent_fen),
-            "budget_left": "不限" if u.remaining_budget_fen is None else format_fen(u.remaining_budget_fen),
-            "used_share": (u.issued / u.stock) if u.stock else None,
-            "valid": (f"{item.valid.valid_from} — {item.valid.valid_to or '长期'}" if item is not None else ""),
-            "state": state,
-        })
-    return out
-
-
-def _task(t: Any) -> dict[str, Any]:
-    return {"id": t.id, "playbook_id": t.playbook_id, "customer_id": t.customer_id, "advisor_id": t.advisor_id,
-            "due_date": t.due_date, "script": t.script, "outcome": t.outcome, "outcome_at": t.outcome_at,
-            "outcome_by": t.outcome_by, "note": t.note}
-
-
-def tasks(s: Session, advisor_id: str | None, *, all_advisors: bool, limit: int = 500) -> list[dict[str, Any]]:
-    """Call tasks, open first then by due date: one advisor's (``advisor_id``) or, for supervisors, everyone's."""
-    from panhuo.delivery.models import CallTask
-
-    q = select(CallTask).order_by(CallTask.outcome.is_not(None), CallTask.due_date, CallTask.id).limit(limit)
-    if not all_advisors:
-        q = q.where(CallTask.advisor_id == advisor_id)
-    return [_task(t) for t in s.execute(q).scalars()]
 
 
 def money(fen: int | None) -> str:

@@ -7,12 +7,15 @@ POST must carry the session's CSRF token, in the form's hidden ``csrf_token`` fi
 requests, in the ``X-CSRF-Token`` header (the page's ``<body hx-headers>``); the login form carries a
 token bound to a short-lived cookie (double submit). Without it: 403 and nothing is written.
 
-Roles are checked on the server, by the same store functions as the API and the CLI: reading needs
-viewer, operator, compliance or admin (:data:`~panhuo.service.deps.READ_ROLES`); writing a playbook,
-submitting, activating and dry runs need operator or admin; approving and rejecting need compliance and
-never the version's author (four eyes, :func:`panhuo.playbooks.repository.transition`); an advisor sees
-the 任务 page with their own call tasks (``advisor_id`` = their user name) and nothing else. A refusal
-is a 403 page; a page of another role is not linked from the navigation.
+Roles are checked on the server, by the same store functions as the API and the CLI (:data:`ROLES`):
+reading and previews need viewer, operator, compliance or admin (:data:`~panhuo.service.deps.READ_ROLES`);
+writing a playbook, submitting and activating need operator or admin; dry runs operator, compliance or
+admin; approving and rejecting need compliance and never the version's author (four eyes,
+:func:`panhuo.playbooks.repository.transition`); an advisor sees the 任务 page with their own call tasks
+(``advisor_id`` = their user name) and records their outcomes
+(:func:`panhuo.service.api.tasks.record_outcome`), and nothing else. A refusal is a 403 page; a page of
+another role is not linked from the navigation. Read-side data come from :mod:`panhuo.service.views`
+(the API's) and :mod:`panhuo.service.console.queries` (dashboard, report, runs).
 """
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependency aliases as objects.
@@ -31,7 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from panhuo.errors import LifecycleError, PanhuoError, PlaybookError
-from panhuo.service import auth
+from panhuo.service import auth, views
 from panhuo.service.console import charts as cc
 from panhuo.service.console import queries as q
 from panhuo.service.console.forms import form_from_yaml, playbook_yaml
@@ -51,13 +54,14 @@ ROLES: dict[str, tuple[str, ...]] = {
     "edit": ("operator", "admin"),
     "submit": ("operator", "admin"),
     "activate": ("operator", "admin"),
-    "dry_run": ("operator", "admin"),
-    "preview": ("operator", "compliance", "admin"),
+    "dry_run": ("operator", "compliance", "admin"),
+    "preview": READ_ROLES,
     "approve": ("compliance",),
     "reject": ("compliance",),
     "pause": ("operator", "compliance", "admin"),
     "retire": ("operator", "compliance", "admin"),
     "tasks": ("advisor", *READ_ROLES),
+    "outcome": ("advisor",),
 }
 #: the navigation: key, path, label, roles that see it
 NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -99,6 +103,7 @@ _env.globals.update(STATE_ZH=STATE_ZH, STATUS_ZH=STATUS_ZH, ROLE_ZH=ROLE_ZH, P=P
 _env.filters["pct"] = lambda x, d=1: "—" if x is None else f"{x * 100:.{d}f}%"
 _env.filters["num"] = lambda x: "—" if x is None else f"{x:,}"
 _env.filters["rmb"] = q.rmb
+_env.filters["fen"] = q.money
 _env.filters["dt"] = lambda x: "" if x is None else (x.strftime("%Y-%m-%d %H:%M") if isinstance(x, dt.datetime)
                                                       else str(x))
 
@@ -353,24 +358,28 @@ def roi_fragment(request: Request, who: Who, s: Db) -> HTMLResponse:
 def tiers_page(request: Request, who: Who) -> HTMLResponse:
     _need(who, "read")
     from panhuo.errors import WarehouseError
+    from panhuo.segments.tiers import load_tiers
 
-    an = _analytics(request)
+    ws = workspace_of(request)
+    segs = views.segments(ws)
     try:
-        scheme, rows, as_of = q.tiers(an)
+        data = views.tiers(ws)
     except (WarehouseError, FileNotFoundError) as exc:
-        return _render(request, "tiers.html", who=who, active="tiers", rows=None, missing=str(exc), segments=[])
-    return _render(request, "tiers.html", who=who, active="tiers", rows=cc.tier_rows(scheme, rows), as_of=as_of,
-                   missing=None, segments=q.segments(an))
+        return _render(request, "tiers.html", who=who, active="tiers", rows=None, missing=str(exc), segments=segs)
+    own = ws.root / "tiers.yaml"
+    scheme = load_tiers(own, display="tiers.yaml") if own.exists() else load_tiers()
+    return _render(request, "tiers.html", who=who, active="tiers", rows=cc.tier_rows(scheme, data["tiers"]),
+                   as_of=data["as_of"], missing=None, segments=segs)
 
 
 @router.get(PREFIX + "/fragments/segment-count")
 def segment_count(request: Request, who: Who, name: str) -> HTMLResponse:
     _need(who, "read")
     try:
-        n, as_of = q.segment_count(_analytics(request), name)
+        d = views.segment_detail(workspace_of(request), name)
     except PanhuoError as exc:
         return _render(request, "_count.html", who=who, error=str(exc))
-    return _render(request, "_count.html", who=who, n=n, as_of=as_of, error=None)
+    return _render(request, "_count.html", who=who, n=d["customers"], as_of=d["as_of"], error=None)
 
 
 # ---------------------------------------------------------------- 客户
@@ -383,7 +392,7 @@ def customers(request: Request, who: Who, s: Db, id: str = "") -> HTMLResponse: 
     missing = False
     cid = id.strip()[:64]
     if cid:
-        view = q.customer_view(_analytics(request), s, cid)
+        view = views.customer_view(workspace_of(request), s, cid)
         missing = view is None
     return _render(request, "customers.html", status=404 if missing else 200, who=who, active="customers",
                    cid=cid, view=view, missing=missing)
@@ -422,7 +431,7 @@ def _editor(request: Request, who: auth.Authenticated, *, fields: dict[str, str]
     except PanhuoError:
         catalogue = []
     try:
-        segs = q.segments(_analytics(request))
+        segs = views.segments(ws)
     except PanhuoError:
         segs = []
     return _render(request, "editor.html", status, who=who, active="playbooks", f=fields, yaml_text=yaml_text,
@@ -491,7 +500,11 @@ def preview(request: Request, who: Who, form: Form) -> HTMLResponse:
     text, source = form.get("yaml", ""), "console"
     if form.get("playbook_id"):
         with store_of(request).read_session() as s:
-            v = _repo().get_version(s, form["playbook_id"], int(form["version"]) if form.get("version") else None)
+            version = int(form["version"]) if form.get("version", "").isdigit() else None
+            try:
+                v = _repo().get_version(s, form["playbook_id"], version)
+            except LifecycleError as exc:
+                raise NotFoundPage(str(exc)) from None
             text, source = v.yaml_text, f"{v.playbook_id} v{v.version}"
     try:
         loaded = LoadedPlaybook(spec=validate_playbook(text, source), text=text, source=source)
@@ -671,15 +684,37 @@ def benefits(request: Request, who: Who, s: Db) -> HTMLResponse:
     _need(who, "read")
     error = None
     try:
-        rows = q.benefit_rows(workspace_of(request), s)
+        rows = views.benefits(workspace_of(request), s)
     except PanhuoError as exc:
         rows, error = [], str(exc)
     return _render(request, "benefits.html", who=who, active="benefits", rows=rows, error=error)
 
 
 @router.get(PREFIX + "/tasks")
-def tasks(request: Request, who: Who, s: Db) -> HTMLResponse:
+def tasks(request: Request, who: Who, s: Db, saved: int | None = None) -> HTMLResponse:
+    """Every call task for the reading roles; an advisor's own (``advisor_id`` = user name) for an advisor."""
     _need(who, "tasks")
+    from panhuo.delivery.models import CALL_OUTCOMES
+
     everyone = bool(set(who.user.role_names) & set(READ_ROLES))
-    rows = q.tasks(s, who.user.name, all_advisors=everyone)
-    return _render(request, "tasks.html", who=who, active="tasks", rows=rows, everyone=everyone)
+    rows = views.call_tasks(s, advisor=None if everyone else who.user.name, limit=500)
+    rows.sort(key=lambda t: (t["outcome"] is not None, t["due_date"], t["id"]))
+    return _render(request, "tasks.html", who=who, active="tasks", rows=rows, everyone=everyone,
+                   outcomes=CALL_OUTCOMES, saved=saved)
+
+
+@router.post(PREFIX + "/tasks/{task_id}/outcome")
+def task_outcome(request: Request, task_id: int, who: Who, form: Form) -> Response:
+    """An advisor records the outcome of a call on their own customer's task (as the API does; audited)."""
+    _csrf(request, who, form)
+    _need(who, "outcome")
+    from panhuo.service.api.tasks import record_outcome
+    from panhuo.service.deps import NotFound
+
+    note = form.get("note", "").strip()[:2000] or None
+    try:
+        with store_of(request).session() as s:
+            record_outcome(s, task_id, form.get("outcome", ""), note, who=who)
+    except NotFound as exc:
+        raise NotFoundPage(str(exc)) from None
+    return RedirectResponse(f"{PREFIX}/tasks?saved={task_id}", status_code=303)
