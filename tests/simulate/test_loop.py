@@ -135,3 +135,17 @@ def test_clear_errors(played, tmp_path) -> None:
     empty = Workspace.open(tmp_path / "empty")
     with pytest.raises(SimulateError, match="no data loaded"):
         Simulation(empty, seed=0).start()
+
+
+def test_cli_refuses_weeks_beyond_the_calendar(played) -> None:
+    import subprocess
+
+    from tests.conftest import PANHUO
+
+    ws, _ = played
+    out = subprocess.run([PANHUO, "--workspace", str(ws.root), "simulate", "--weeks", "60", "--seed", "5"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "beyond the trading calendar" in " ".join(out.stderr.split())
+    state = json.loads((ws.root / "simulate" / "state.json").read_text(encoding="utf-8"))
+    assert len(state["weeks"]) == 3  # nothing played

@@ -65,6 +65,8 @@ def run_simulation(ws: Workspace, weeks: int, *, seed: int = 0, customers: int |
             rec = sim.week(w, progress=note)
             bar.update(total, completed=w)
             bar.console.print(_week_line(rec, sim.summary()["weeks"][w - 1]["cumulative_regret"]), highlight=False)
+            for line in _allocation_lines(rec):
+                bar.console.print(line, highlight=False)
     summary = sim.summary()
     _print_allocation(summary, Table)
     path = out or ws.root / "simulate" / "summary.json"
@@ -80,6 +82,16 @@ def _week_line(rec: dict[str, Any], cum: dict[str, dict[str, float]]) -> str:
     runs = ", ".join(f"{r['playbook_id']} {r['treated']} treated/{r['holdout']} holdout" for r in rec["runs"]) or "no run due"
     regret = "; ".join(f"{pid} regret {c['policy']:.2f} vs equal split {c['equal_split']:.2f}" for pid, c in cum.items())
     return f"week {rec['week']} ({rec['run_day']}): {runs}; cumulative {regret or 'regret n/a (no arms)'}"
+
+
+def _allocation_lines(rec: dict[str, Any]) -> list[str]:
+    """The arm probabilities per tier each Thompson playbook will use at the next run day, one line per playbook."""
+    out = []
+    for pid, tiers in rec["next_allocation"].items():
+        parts = [f"{'(pooled)' if t == '*' else t} " + "/".join(f"{a} {p:.2f}" for a, p in probs.items())
+                 for t, probs in tiers.items()]
+        out.append(f"  {pid} arm probabilities for the next run: " + "; ".join(parts))
+    return out
 
 
 def _print_allocation(summary: dict[str, Any], table_cls: Any) -> None:
