@@ -2,6 +2,9 @@
 
 One batch at a time (``delivery.batch`` rows, default 500):
 
+Pipelined: while a batch is sent on the event loop, the next one is claimed and prepared (steps 1-3)
+and the previous one recorded (step 5) in threads, so the database round trips overlap the sending.
+
 1. **claim** due rows (``status = 'pending' AND send_after <= now``, no live lease) in one short
    transaction, setting ``claimed_by`` and ``lease_until = now + delivery.lease_seconds``. PostgreSQL:
    ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)``, so several workers run side by side
@@ -14,7 +17,9 @@ One batch at a time (``delivery.batch`` rows, default 500):
    ``opt_outs`` row (an SMS reply of T recorded by the callback endpoint while the run was being
    delivered, say); those messages are not sent but ``suppressed`` (``last_error`` e.g.
    ``opted_out:sms``), neither archived nor contact-logged. The run engine's consent guardrail only
-   sees opt-outs when a run is planned; this re-check stops the sends queued before it.
+   sees opt-outs when a run is planned; this re-check stops the sends queued before it. Opt-outs
+   recorded while a batch is in flight reach an in-memory set every ``OPT_OUT_REFRESH_S`` (0.2 s),
+   checked before every send attempt, so they also stop the rest of the batch already claimed.
 3. **look up** what the batch needs, set-based: phones (SMS) and advisors (calls) from the warehouse
    ``customers`` table in one Parquet scan; the playbook's segment and the chosen tags for a webhook.
 4. **send** every message concurrently with asyncio: one :class:`~panhuo.delivery.http.HttpClient`
@@ -31,7 +36,8 @@ One batch at a time (``delivery.batch`` rows, default 500):
    next trading day after its send time.
 5. **record** the batch in one transaction: rows still pending are marked ``sent`` (provider id,
    ``sent_at``) with their ``message_archive`` and ``contact_log`` rows (the frequency caps count them),
-   ``dead`` (reason in ``last_error``), ``tasked`` or deferred. A row another worker finished meanwhile
+   ``dead`` (reason in ``last_error``), ``tasked`` or deferred (PostgreSQL: one ``unnest`` statement per
+   table for the whole batch). A row another worker finished meanwhile
    (after this worker's lease ran out) is left alone and counted as skipped: nothing is archived twice.
    One exception: a message the provider *accepted* is recorded ``sent`` even when this worker lost
    its claim, if the row is not sent yet (still pending elsewhere, or made a dead letter by a worker
