@@ -52,11 +52,16 @@ def test_report_json_and_markdown(ran_ws: Workspace, tmp_path: Path) -> None:
     expected_rmb = (len(treated[::2]) * 12.34 / len(treated) - 10.0 / len(holdout)) * len(treated)
     assert abs(g["incremental_commission_rmb"]["estimate"] - expected_rmb) < 0.01
 
-    out = tmp_path / "report.md"
-    md = _panhuo(ran_ws, "--playbook", "test-wake", "--format", "md", "--out", str(out))
-    assert md.returncode == 0, md.stderr
+    assert data["programme"]["kind"] == "programme" and data["programme"]["playbooks"] == ["test-wake"]
+    assert data["message_cost_rmb"] == {"app_push": 0.0, "sms": 0.05, "wechat": 0.0, "call": 3.0}
+
+    out = tmp_path / "report.html"
+    html = _panhuo(ran_ws, "--playbook", "test-wake", "--format", "html", "--out", str(out))
+    assert html.returncode == 0, html.stderr
+    assert html.stdout == "" and "wrote the report to" in html.stderr  # stdout stays clean for pipes
     text = out.read_text(encoding="utf-8")
-    assert "## playbook test-wake" in text and "incremental conversions" in text
+    assert text.startswith("<!doctype html>") and "策略 test-wake" in text and "最终结果" in text
+    assert "<script" not in text and "http" not in text
 
 
 def test_report_open_window_and_errors(ran_ws: Workspace, tmp_path: Path) -> None:
@@ -68,6 +73,7 @@ def test_report_open_window_and_errors(ran_ws: Workspace, tmp_path: Path) -> Non
     g = item["groups"][0]
     assert g["incremental_conversions"]["estimate"] is None and "3 trading day(s) remain" in g["not_estimable"]
     md = _panhuo(ran_ws)
+    assert "## playbook test-wake" in md.stdout and "## programme" in md.stdout
     assert "Not final" in md.stdout and "not estimable" in md.stdout
 
     refused = _panhuo(ran_ws, "--playbook", "no-such")

@@ -541,6 +541,32 @@ def playbook_outcomes(ws: Workspace, con: BaseBackend, playbook_id: str, *, tier
                     notes=notes, tier_names=names)
 
 
+def _campaign_rows(got: pa.Table) -> pa.Table:
+    """contact_history rows (customer_id, sent, grp, propensity, benefit) as assignments, vectorised.
+
+    The arm of a treated row is its benefit (none: the default arm); a row's propensity is the logged
+    chance of being treated for a treated row and one minus it otherwise, or, when not logged, the
+    share of the row's group in the campaign.
+    """
+    n = got.num_rows
+    grp = got.column("grp").combine_chunks()
+    counts = pc.value_counts(grp)
+    shares = {v.as_py(): c.as_py() / n for v, c in zip(counts.field("values"), counts.field("counts"), strict=True)}
+    share = pc.take(pa.array([shares[g] for g in shares.keys()], pa.float64()),
+                    pc.index_in(grp, value_set=pa.array(list(shares), pa.string())))
+    treated = pc.equal(grp, "treated")
+    logged = got.column("propensity").combine_chunks().cast(pa.float64())
+    own = pc.if_else(treated, logged, pc.subtract(1.0, logged))
+    prop = pc.if_else(pc.is_null(logged), share, own)
+    benefit = got.column("benefit").combine_chunks().cast(pa.string())
+    has = pc.and_(treated, pc.fill_null(pc.not_equal(benefit, ""), False))
+    arm = pc.if_else(has, benefit, pa.nulls(n, pa.string()))
+    sent = got.column("sent").combine_chunks()
+    as_of = sent.cast(pa.date32()) if pa.types.is_timestamp(sent.type) else sent.cast(pa.date32())
+    return pa.table({"run_id": pa.array(np.zeros(n, dtype=np.int64)), "customer_id": got.column("customer_id"),
+                     "grp": grp, "arm": arm, "propensity": prop, "as_of": as_of}, schema=_ASSIGN_SCHEMA)
+
+
 def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, window_days: int = DEFAULT_CAMPAIGN_WINDOW,
                       event: str = "trade", tiers: bool = False) -> Outcomes:
     """Outcomes of a past campaign's ``contact_history`` rows; the window starts after each row's sent date.
@@ -555,17 +581,12 @@ def campaign_outcomes(ws: Workspace, con: BaseBackend, campaign_id: str, *, wind
     h = wh.table(con, "contact_history")
     h = h.filter(h.campaign_id == campaign_id)
     got = h.select(customer_id=h.customer_id, sent=h.sent_at, grp=h["group"], propensity=h.propensity,
-                   benefit=h.benefit).to_pyarrow().to_pylist()
-    if not got:
+                   benefit=h.benefit).to_pyarrow()
+    if not got.num_rows:
         known = wh.table(con, "contact_history").campaign_id.nunique().execute()
         raise MeasureError(f"unknown campaign {campaign_id!r}: contact_history has no row for it "
                            f"({known} campaign(s) known)")
-    shares = {g: sum(1 for r in got if r["grp"] == g) / len(got) for g in {r["grp"] for r in got}}
-    rows = [{"run_id": 0, "customer_id": r["customer_id"], "grp": r["grp"],
-             "arm": (r["benefit"] or None) if r["grp"] == "treated" else None,
-             "propensity": shares[r["grp"]] if r["propensity"] is None
-             else r["propensity"] if r["grp"] == "treated" else 1.0 - r["propensity"],
-             "as_of": _as_date(r["sent"])} for r in got]
+    rows = _campaign_rows(got)
     if event not in MEASURED_EVENTS:
         raise MeasureError(f"success event {event!r} is not measured yet: panhuo measures {', '.join(MEASURED_EVENTS)}")
     from panhuo.calendar.service import calendar_for
