@@ -149,3 +149,15 @@ def test_cli_refuses_weeks_beyond_the_calendar(played) -> None:
     assert "beyond the trading calendar" in " ".join(out.stderr.split())
     state = json.loads((ws.root / "simulate" / "state.json").read_text(encoding="utf-8"))
     assert len(state["weeks"]) == 3  # nothing played
+
+
+def test_customers_on_a_workspace_with_data_is_refused(played) -> None:
+    from panhuo.cli.simulate import run_simulation
+
+    ws, _ = played
+    other = Workspace.open(ws.root.parent / "other")
+    import shutil
+
+    shutil.copytree(ws.warehouse_dir, other.warehouse_dir)  # data loaded, no simulation yet
+    with pytest.raises(SimulateError, match="already holds data"):
+        run_simulation(other, 1, seed=5, customers=300)

@@ -32,12 +32,24 @@ def run_simulation(ws: Workspace, weeks: int, *, seed: int = 0, customers: int |
     from rich.table import Table
 
     from panhuo.calendar import calendar_for
-    from panhuo.simulate.loop import Simulation, check_weeks, ensure_sim_playbook, latest_start, prepare_brokerage
+    from panhuo.simulate.loop import (
+        Simulation,
+        SimulateError,
+        check_weeks,
+        ensure_sim_playbook,
+        latest_start,
+        prepare_brokerage,
+    )
     from panhuo.warehouse import Warehouse
 
     check_weeks(weeks)
     state = ws.root / "simulate" / "state.json"
-    fresh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads).current_id is None
+    wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
+    # fresh: no data, or only the brokerage an earlier, cut-short simulate was preparing (prepared again)
+    fresh = wh.current_id is None or wh.manifest().source == str((ws.root / "simulate" / "generated").resolve())
+    if customers is not None and not fresh and not state.exists():
+        raise SimulateError(f"--customers generates a brokerage, but the workspace {ws.root} already holds data: "
+                            "simulate on it without --customers, or give an empty --workspace")
     if not state.exists() and (customers is not None or fresh):
         n = customers or 2_000
         as_of = as_of or latest_start(calendar_for(ws), weeks)  # the weeks must fit the trading calendar

@@ -172,7 +172,7 @@ def latest_start(cal: TradingCalendar, weeks: int, default: dt.date | None = Non
 # -- the simulation ----------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Simulation:
-    """A simulation of ``weeks`` weeks in workspace ``ws``; :meth:`run` plays what is not done yet."""
+    """The simulation of workspace ``ws`` (state in ``<workspace>/simulate/``); :meth:`week` plays one week."""
 
     ws: Workspace
     seed: int = 0
