@@ -25,7 +25,7 @@ from panhuo.runs.models import ContactLog, OutboxMessage
 from panhuo.store import open_store
 from tests.conftest import PANHUO
 from tests.delivery._fake_provider import FakeProvider
-from tests.delivery.conftest import ENV, TOKEN, deliver_ws, seed_outbox
+from tests.delivery.conftest import ENV, TOKEN, deliver_ws, seed_outbox, store_rows
 
 __all__: list[str] = []
 
@@ -112,3 +112,33 @@ def test_sqlite_lease_row_admits_one_worker(sqlite_dws: Workspace, provider: Fak
         assert "(one) holds the SQLite store's lease" in str(exc)
     first._release_sqlite_lease()
     assert second.run().sent == 1
+
+
+def test_deliver_workers_n_runs_processes_side_by_side_on_postgresql(tmp_path: Path, pg_url: str,
+                                                                   provider: FakeProvider) -> None:
+    """``panhuo deliver --once --workers 3``: three processes drain the outbox; each message reaches the
+    provider once; one summary table for all; on SQLite the option is refused before anything is sent."""
+    ws = deliver_ws(tmp_path / "ws", pg_url, provider.url, batch=20)
+    channels = ("app_push", "wechat")
+    seed_outbox(ws, [(f"c{i:03d}", channels[i % 2]) for i in range(300)])
+    env = {**os.environ, **ENV, "PANHUO_HOME": str(ws.root), "COLUMNS": "200"}
+    out = subprocess.run([PANHUO, "deliver", "--once", "--workers", "3", "--workers-id", "wk"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Delivery by 3 workers (wk/1 .. wk/3)" in out.stdout, out.stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.stdout.splitlines()
+            if line.count("│") >= 3 and line.split("│")[1].strip() in channels}
+    assert rows == {"app_push": "150", "wechat": "150"}, out.stdout
+    st = provider.stats()
+    assert st["unique_keys"] == 300 and st["duplicates"] == 0 and sum(st["delivered"].values()) == 300
+    status, archive, contacts = _store_counts(ws)
+    assert status == {"sent": 300} and archive == contacts == 300
+    claimed = store_rows(ws, select(MessageArchive.outbox_id))  # one archive row per message
+    assert len({r[0] for r in claimed}) == 300
+
+    sq = deliver_ws(tmp_path / "sq", f"sqlite:///{tmp_path / 'sq' / 'panhuo.db'}", provider.url)
+    seed_outbox(sq, [("c1", "app_push")])
+    out = subprocess.run([PANHUO, "deliver", "--once", "--workers", "2"], capture_output=True, text=True,
+                         env={**env, "PANHUO_HOME": str(sq.root)}, timeout=120, check=False)
+    assert out.returncode != 0 and "needs a PostgreSQL store" in out.stdout + out.stderr
+    assert provider.stats()["unique_keys"] == 300

@@ -317,8 +317,11 @@ class DeliveryWorker:
         return self._store
 
     @property
-    def _pg(self) -> bool:
+    def on_postgresql(self) -> bool:
+        """True when the store is PostgreSQL (several workers may run side by side; SQLite: one)."""
         return self.store.engine.dialect.name == "postgresql"
+
+    _pg = on_postgresql
 
     # ------------------------------------------------------------------------------------- driving
     def run(self, *, follow: bool = False, stop: threading.Event | None = None,
