@@ -111,7 +111,8 @@ def report_view(item: dict[str, Any]) -> dict[str, Any]:
         rate = g.get("conversion_rate") or {}
         for side, zh, color in (("treated", "触达组", "#1565c0"), ("holdout", "对照组", "#90a4ae")):
             v = rate.get(side)
-            conv.append((f"{g['arm']} · {zh}", side, float(v) if v is not None else 0.0, color))
+            if v is not None:
+                conv.append((f"{g['arm']} · {zh}", side, float(v), color))
     conv_bars = bars(conv, 1.0, 300.0) if conv else []
     inc = _ci_bars([(g["arm"], g.get("incremental_conversions"), bool((g.get("significant") or {}).get("conversions")))
                     for g in groups])
