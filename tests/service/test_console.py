@@ -275,3 +275,25 @@ def test_pages_load_nothing_remote_and_assets_are_vendored(web: TestClient) -> N
     for name in ("htmx-2.0.11.min.js", "console.js", "console.css"):
         assert web.get(f"{PREFIX}/static/{name}").status_code == 200
     assert web.get(f"{PREFIX}/static/..%2Fqueries.py").status_code == 404
+
+
+def test_a_workspace_without_data_renders_every_page_with_what_to_run_first(tmp_path) -> None:
+    from panhuo.service.auth import set_password
+    from panhuo.store import add_user, open_store
+
+    ws = Workspace.open(tmp_path / "empty")
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            add_user(s, "root", ["admin"])
+        with store.session() as s:
+            set_password(s, "root", PASSWORD, actor="root")
+    finally:
+        store.dispose()
+    with TestClient(create_app(ws), base_url="https://testserver", follow_redirects=False) as c:
+        login(c, "root")
+        assert "panhuo status" in c.get(f"{PREFIX}/").text  # no status computed yet: says what to run
+        assert "panhuo tags" in c.get(f"{PREFIX}/tiers").text
+        assert "暂无报告" in c.get(f"{PREFIX}/reports").text
+        for path in ("/playbooks", "/playbooks/new", "/approvals", "/runs", "/benefits", "/tasks", "/fragments/roi"):
+            assert c.get(PREFIX + path).status_code == 200, path
