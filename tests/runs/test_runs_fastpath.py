@@ -153,3 +153,54 @@ def test_content_with_newlines_and_tabs_is_stored_as_rendered(run_ws: Workspace,
     finally:
         store.dispose()
     assert n == 0
+
+
+def test_query_split_at_the_head_is_the_whole_query(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    """The first ``head`` candidates queried first and the rest after give the one query's rows, also with
+    a customer repeated across the split point (its rows stay on one side: one of them is the duplicate).
+    The query runs in the engine (DuckDB), so one store is enough."""
+    from tests.runs.conftest import tag_rows, write_tags
+
+    run_ws = sqlite_ws
+
+    rows = tag_rows()
+    rows += [r for r in rows if r["customer_id"] in ("c00014", "c00015")]  # around the 14th candidate
+    write_tags(run_ws, rows)
+    pid = make_live(run_ws, tmp_path)
+    store = open_store(run_ws)
+    try:
+        with store.session() as s:
+            spec = PlaybookSpec.model_validate(s.get(PlaybookVersion, (pid, 1)).parsed)
+        whole = engine._query(run_ws, store, spec, 1, AS_OF, "k", now=NOW)
+        ids = whole.out.column("customer_id").to_pylist()
+        assert len(ids) == 182 and ids[13] == ids[14] == "c00014"  # the 14th candidate is repeated
+        for head in (1, 14, 15, 181, 500):
+            split = engine._query(run_ws, store, spec, 1, AS_OF, "k", now=NOW, head=head)
+            assert split.total == 182 and split.pending == (head < 182)
+            if head < 182:  # the first part: every row up to the head-th customer, all of its repeats too
+                assert len(split) == sum(c <= ids[head - 1] for c in ids)
+            split.complete()
+            assert not split.pending and split.out.equals(whole.out), head
+        assert dict(whole.plan().funnel())["after one_per_run"] == dict(whole.plan().funnel())["after frequency"] - 2
+    finally:
+        store.dispose()
+
+
+def test_fresh_run_writes_its_first_chunk_before_querying_the_rest(run_ws: Workspace, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "CHUNK", 20)
+    ws = _small_batches(run_ws, 10)  # chunk: 20 candidates
+    pid = make_live(ws, tmp_path)
+    handed: list[int] = []
+    real = engine._Query.complete
+
+    def spy(self: engine._Query) -> None:
+        handed.append(self.out.num_rows)
+        real(self)
+
+    monkeypatch.setattr(engine._Query, "complete", spy)
+    seen: list[tuple[int, int]] = []
+    report = run_playbook(ws, pid, AS_OF, now=NOW, progress=lambda d, n: seen.append((d, n)))
+    assert handed == [20] and seen[0] == (0, 180) and seen[1][0] == 10 and seen[-1] == (180, 180)
+    assert report.funnel == dry_run(ws, pid, AS_OF, now=NOW).funnel
+    assert len(_rows(ws)[0]) == 180

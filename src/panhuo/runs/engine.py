@@ -7,14 +7,17 @@
 2. candidates from the user element (:mod:`panhuo.runs.candidates`), limited to the customers the
    trigger is about (lifecycle and behaviour triggers), fetched with the guardrail columns; the global
    control flag, the contact counts, the re-entry gaps and the opt-outs are joined on as small Arrow tables;
-3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`);
+3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`); a
+   fresh run queries its first ``CHUNK`` candidates (by customer id) first and the rest after they
+   are handed to the writer, so the first outbox row does not wait for a query over a million;
 4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
 5. decisions (one per candidate, carrying the assignment of those who reached it) and outbox rows
-   written in customer-id order, one transaction per batch (``runs.batch_size``, default 10k). Global control, assignment, rows and
-   content are done per slice of candidates (``CHUNK``) after the one guardrail query, so the first
-   batch commits soon after it; on PostgreSQL a writer thread commits batch k while batch k+1 is built,
-   and a batch no attempt can have written yet is COPYed straight into the tables (:class:`_Writer`);
-   otherwise every insert is ON CONFLICT DO NOTHING.
+   written in customer-id order, one transaction per batch (``runs.batch_size``, default 10k). Global
+   control, assignment, rows and content are done per slice of candidates (``CHUNK``) after the
+   guardrail query, so the first batch commits soon after it; on PostgreSQL each batch's COPY text is
+   encoded as it is built and a writer thread commits batch k while batch k+1 is built, and a batch no
+   attempt can have written yet is COPYed straight into the tables (:class:`_Writer`); otherwise every
+   insert is ON CONFLICT DO NOTHING.
 
 Idempotent and resumable: the run is identified by (playbook, run key) — default run key: the
 as-of date — and every row by a key derived from it, so a rerun after a crash (even SIGKILL) writes
@@ -184,9 +187,27 @@ class _Query:
     warnings: list[str]
     trigger: str
     ws: Any = None  # Thompson allocation reads the posteriors and tiers of this workspace
+    total: int = -1  # candidates in all (``out`` may hold only the first of them: see ``rest``)
+    rest: Callable[[], pa.Table] | None = None  # the query of the candidates after ``out``'s, if pending
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            self.total = self.out.num_rows
 
     def __len__(self) -> int:
+        """Candidates in ``out`` so far (all of them once :attr:`pending` is false)."""
         return self.out.num_rows
+
+    @property
+    def pending(self) -> bool:
+        return self.rest is not None
+
+    def complete(self) -> None:
+        """Run the query of the remaining candidates and append them to ``out`` (customer-id order holds:
+        they all come after the first part's)."""
+        if self.rest is not None:
+            rest, self.rest = self.rest, None
+            self.out = pa.concat_tables([self.out, rest().cast(self.out.schema)])
 
     def plan(self, lo: int = 0, hi: int | None = None) -> Plan:
         """The plan of candidates ``lo:hi`` (every per-customer draw depends on that customer alone, so
@@ -259,9 +280,16 @@ def _query(
     exclude_run: int | None = None,
     con: BaseBackend | None = None,
     firing: triggers.Firing | None = None,
+    head: int | None = None,
 ) -> _Query:
     """Every guardrail over every candidate in one query (global control excepted: its stable hash is
-    drawn per slice in :meth:`_Query.plan`, which gives the same first blocking rule since it comes first)."""
+    drawn per slice in :meth:`_Query.plan`, which gives the same first blocking rule since it comes first).
+
+    ``head``: run the query over the first ``head`` candidates (by customer id) only and leave the rest
+    to :meth:`_Query.complete`, so a run writes its first batches before the query over a million
+    candidates has run. Every rule and joined column depends on the customer alone (a repeated customer
+    falls wholly on one side of the split), so the two parts are exactly the whole query's rows.
+    """
     from panhuo.engines import connect
 
     settings = ws.settings.runs
@@ -283,19 +311,36 @@ def _query(
         counts = frequency.contact_counts(s, send_at, exclude_run)
         gaps = reentry.entry_gaps(s, spec.id, as_of, cal, exclude_run)
         optouts = optout_flags(s)  # opt-outs (an SMS reply of T): the consent guardrail honours them
-    t = cand_expr.mutate(_gc=ibis.literal(False))
     c = frequency.pivot(ibis.memtable(counts)).rename(_cid="customer_id")
-    t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
     g = ibis.memtable(gaps).rename(_gid="customer_id")
-    t = t.left_join(g, t.customer_id == g._gid).drop("_gid")
     o = ibis.memtable(optouts).rename(_oid="customer_id")
-    t = t.left_join(o, t.customer_id == o._oid).drop("_oid")
-    t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
-    out = con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))
+
+    def guarded(cands: Any) -> pa.Table:
+        t = cands.mutate(_gc=ibis.literal(False))
+        t = t.left_join(c, t.customer_id == c._cid).drop("_cid")
+        t = t.left_join(g, t.customer_id == g._gid).drop("_gid")
+        t = t.left_join(o, t.customer_id == o._oid).drop("_oid")
+        t = t.mutate(_dup=ibis.row_number().over(group_by=t.customer_id, order_by=t.customer_id) > 0)
+        return con.to_pyarrow(guardrails.apply(t, ctx).order_by("customer_id", "guardrail"))
+
+    total, rest = -1, None
+    if head is None:
+        out = guarded(cand_expr)
+    else:
+        ids = cand_expr.select("customer_id")
+        total = int(con.execute(ids.count()))
+        if total <= head:
+            out = guarded(cand_expr)
+        else:  # the head-th customer id splits the candidates (a null id sorts last: in the rest)
+            kth = con.execute(ids.order_by("customer_id").limit(1, offset=head - 1)).iloc[0, 0]
+            out = guarded(cand_expr.filter(cand_expr.customer_id <= kth))
+
+            def rest() -> pa.Table:
+                return guarded(cand_expr.filter((cand_expr.customer_id > kth) | cand_expr.customer_id.isnull()))
     warn = pipl.warning(columns, ctx)
     return _Query(spec=spec, version=version, as_of=as_of, run_key=run_key, send_at=send_at, inside_window=inside,
                   settings=settings, out=out, warnings=[warn] if warn else [],
-                  trigger=("" if firing.fires else "does not fire: ") + firing.why, ws=ws)
+                  trigger=("" if firing.fires else "does not fire: ") + firing.why, ws=ws, total=total, rest=rest)
 
 
 def _report(plan: Plan, **kw: Any) -> RunReport:
@@ -854,23 +899,26 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
              benefit_risk: dict[str, str] | None, tags_file: Path | None, progress: Progress | None) -> RunReport:
     """Plan the run and write what an earlier attempt did not, batch by batch.
 
-    The guardrail query runs once for every candidate; global control, assignment, rows and content are
-    then done per slice of ``CHUNK`` candidates in customer-id order, so the first batch commits soon
-    after the query whatever the number of candidates, and (PostgreSQL) a writer thread commits batch k
-    while batch k+1 is built.
+    The guardrail query runs over the first ``CHUNK`` candidates, then (once they are handed to the
+    writer) over the rest; global control, assignment, rows and content are done per slice of ``CHUNK``
+    candidates in customer-id order, so the first batch commits soon after the first query whatever the
+    number of candidates, and (PostgreSQL) a writer thread commits batch k while batch k+1 is built.
     """
     playbook_id = spec.id
-    q = _query(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk, tags_file=tags_file,
-               exclude_run=run.id, con=con, firing=firing)
-    n, size = len(q), ws.settings.runs.batch_size
-    ids = q.out.column("customer_id")
+    size = ws.settings.runs.batch_size
+    chunk = size * max(1, CHUNK // size)
     decided = _decided(store, run.id)
+    # a fresh run queries its first chunk first, so its first batch commits before the rest is queried;
+    # a resumed one needs every candidate's place in the order to find where the last attempt stopped
+    q = _query(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk, tags_file=tags_file,
+               exclude_run=run.id, con=con, firing=firing, head=None if decided else chunk)
+    n = q.total
+    ids = q.out.column("customer_id")
     done = min(_resume_point(store, run.id, _Ids(ids), decided), n)
     created = now_shanghai()
     benefits = _Benefits(ws, spec, actor or "system")
     q.warnings.extend(benefits.warnings())
     totals = _Totals(q)
-    chunk = size * max(1, CHUNK // size)
     for lo in range(0, done, chunk):  # written by an earlier attempt: counted, not written
         totals.add(q.plan(lo, min(lo + chunk, done)))
     writer = _Writer(store, run.id, q, benefits, created, fresh=decided == 0)
@@ -880,8 +928,12 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
         progress(done, n)
     last: str | None = ids[done - 1].as_py() if done else None
     try:
-        for clo in range(done, n, chunk):
-            plan = q.plan(clo, min(clo + chunk, n))
+        clo = done
+        while clo < len(q) or q.pending:
+            if clo >= len(q):  # the first part is handed over: now the query of the rest
+                q.complete()
+                continue
+            plan = q.plan(clo, min(clo + chunk, len(q)))
             totals.add(plan)
             cols = _Columns(plan)
             builder.prepare([c for c, g, grp in zip(plan.ids, plan.guardrail, cols.group, strict=True)
@@ -894,6 +946,7 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
                 b.keys = idempotency_keys(playbook_id, b.o_ids, key)
                 writer.encode(b)
                 pipe.put(clo + hi, b)
+            clo += len(plan.ids)
     finally:
         pipe.close()
     report = totals.report(run_id=run.id, written=pipe.written, skipped=done)
