@@ -189,24 +189,21 @@ def _events(a: ir.Table, ev: ir.Table, name: str, value: ir.Value | None = None,
     return j.group_by("_row").agg(**aggs)
 
 
-def _deposits(a: ir.Table, b: ir.Table, base_col: str, lo: str, hi: str, name: str) -> ir.Table:
-    """Per ``_row``: whether a snapshot in ``[lo, hi]`` holds more cash than the last one on or before ``base_col``."""
-    jb = a.join(b, [a.customer_id == b._c, b._d <= a[base_col]])
-    base = jb.group_by("_row").agg(_base=jb._cash.argmax(jb._d))
-    jw = a.join(b, [a.customer_id == b._c, b._d >= a[lo], b._d <= a[hi]])
-    top = jw.group_by("_row").agg(_top=jw._cash.max())
-    both = base.join(top, "_row")
-    return both.select("_row", **{name: (both._top > both._base).cast("int64")})
-
-
-def _effective(a: ir.Table, b: ir.Table, threshold_fen: int, comparison: str) -> ir.Table:
-    """Per ``_row``: whether a snapshot in the window / the pre-period passes the effective asset test."""
-    j = a.join(b, [a.customer_id == b._c, b._d >= a.p_start, b._d <= a.w_end])
+def _balances(a: ir.Table, b: ir.Table, threshold_fen: int, comparison: str) -> ir.Table:
+    """Per ``_row``, from one join of the snapshots up to the window's end: deposit, back to effective, and both
+    in the pre-period (the module docstring's definitions, in a single pass)."""
+    j = a.join(b, [a.customer_id == b._c, b._d <= a.w_end])
     ok = (j._total >= threshold_fen) if comparison == ">=" else (j._total > threshold_fen)
-    inside = ok & (j._d >= j.w_start) & (j._d <= j.w_end)
-    before = ok & (j._d >= j.p_start) & (j._d <= j.p_end)
-    return j.group_by("_row").agg(back_to_effective=j._d.count(where=inside),
-                                  pre_back_to_effective=j._d.count(where=before))
+    inside = (j._d >= j.w_start) & (j._d <= j.w_end)
+    before = (j._d >= j.p_start) & (j._d <= j.p_end)
+    g = j.group_by("_row").agg(
+        _base=j._cash.argmax(j._d, where=j._d <= j.as_of), _top=j._cash.max(where=inside),
+        _pbase=j._cash.argmax(j._d, where=j._d <= j._pre_base), _ptop=j._cash.max(where=before),
+        back_to_effective=j._d.count(where=ok & inside), pre_back_to_effective=j._d.count(where=ok & before),
+    )
+    return g.select("_row", "back_to_effective", "pre_back_to_effective",
+                    deposit=(g._top > g._base).fill_null(False).cast("int64"),
+                    pre_deposit=(g._ptop > g._pbase).fill_null(False).cast("int64"))
 
 
 def _known(a: ir.Table, customers: ir.Table) -> ir.Table:
@@ -349,9 +346,7 @@ def measure_rows(ws: Workspace, con: BaseBackend, rows: list[dict[str, Any]] | p
     parts = [
         _events(a, t, "trade", value=None, commission=True),
         _events(a, e, "login"),
-        _deposits(a, b, "as_of", "w_start", "w_end", "deposit"),
-        _deposits(a, b, "_pre_base", "p_start", "p_end", "pre_deposit"),
-        _effective(a, b, threshold, rules.effective_comparison),
+        _balances(a, b, threshold, rules.effective_comparison),
         _known(a, wh.table(con, "customers")),
     ]
     act = _activations(ws, con, lo, hi)

@@ -145,6 +145,28 @@ def campaign_cost_table(ws: Any, con: Any, campaign_id: str) -> pa.Table:
 
 
 # -- the comparison arrays -------------------------------------------------------------------------
+class _Cat:
+    """A string column as integer codes (dictionary-encoded): ``cat == "x"`` is a boolean mask, fast."""
+
+    def __init__(self, col: pa.ChunkedArray | pa.Array, fill: str) -> None:
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        enc = pc.dictionary_encode(pc.fill_null(arr.cast(pa.string()), fill))
+        self.labels: list[str] = enc.dictionary.to_pylist()
+        self.codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+
+    def __eq__(self, value: object) -> np.ndarray:  # type: ignore[override]
+        try:
+            return self.codes == self.labels.index(str(value))
+        except ValueError:
+            return np.zeros(self.codes.size, dtype=bool)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def values(self, mask: np.ndarray) -> set[str]:
+        """The distinct labels among the rows of ``mask``."""
+        return {self.labels[i] for i in np.unique(self.codes[mask])}
+
+
 class _Frame:
     """The measured rows of one report as numpy arrays (one entry per assignment), costs joined."""
 
@@ -152,13 +174,9 @@ class _Frame:
                  pool_by_run: bool) -> None:
         self.n = t.num_rows
         self.run_id = t.column("run_id").to_numpy(zero_copy_only=False).astype(np.int64)
-        self.grp = np.asarray(t.column("grp").to_numpy(zero_copy_only=False), dtype=object)
-        arm = t.column("arm").fill_null("default") if t.column("arm").null_count else t.column("arm")
-        self.arm = np.asarray(arm.to_numpy(zero_copy_only=False), dtype=object)
-        if "tier" in t.column_names:
-            self.tier = np.asarray(t.column("tier").fill_null("unknown").to_numpy(zero_copy_only=False), dtype=object)
-        else:
-            self.tier = None
+        self.grp = _Cat(t.column("grp"), "")
+        self.arm = _Cat(t.column("arm"), "default")
+        self.tier = _Cat(t.column("tier"), "unknown") if "tier" in t.column_names else None
         self.prop = t.column("propensity").to_numpy(zero_copy_only=False).astype(np.float64)
         self.y = np.asarray(t.column("success").to_numpy(zero_copy_only=False), dtype=np.float64)
         self.x = np.asarray(t.column("pre_success").to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -274,14 +292,14 @@ def _groups(f: _Frame, closed: np.ndarray, control: str, acquisition_cost: Decim
             tier_order: list[str], arms_pooled: bool = False) -> list[dict[str, Any]]:
     treated = closed & (f.grp == "treated")
     hold = closed & (f.grp == control)
-    arms = sorted({str(a) for a in f.arm[treated]})
+    arms = sorted(f.arm.values(treated))
     groups = [{"arm": "all", "tier": "all", **_compare(f, treated, hold, True, acquisition_cost)}]
     if len(arms) > 1:
         for arm in arms:
             groups.append({"arm": arm, "tier": "all",
                            **_compare(f, treated & (f.arm == arm), hold, arms_pooled, acquisition_cost)})
     if f.tier is not None:
-        present = {str(t) for t in f.tier[treated | hold]}
+        present = f.tier.values(treated | hold)
         tiers = [t for t in tier_order if t in present] + sorted(present - set(tier_order))
         for tier in tiers:
             tm = f.tier == tier
