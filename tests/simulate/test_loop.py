@@ -161,3 +161,18 @@ def test_customers_on_a_workspace_with_data_is_refused(played) -> None:
     shutil.copytree(ws.warehouse_dir, other.warehouse_dir)  # data loaded, no simulation yet
     with pytest.raises(SimulateError, match="already holds data"):
         run_simulation(other, 1, seed=5, customers=300)
+
+
+def test_the_world_knows_the_true_effect_of_each_assignment(played) -> None:
+    ws, summary = played
+    sim = Simulation(ws, seed=5)
+    run_id = summary["weeks"][0]["runs"][0]["run_id"]
+    t = sim.expected_effects(run_id).to_pylist()
+    assert {r["grp"] for r in t} <= {"treated", "holdout", "global_control"} and any(r["grp"] == "holdout" for r in t)
+    assert all(r["true_effect"] == 0 and r["p_assigned"] == r["p_control"] for r in t if not r["messaged"])
+    messaged = [r for r in t if r["messaged"]]
+    assert len(messaged) == summary["weeks"][0]["runs"][0]["treated"]
+    assert sum(r["true_effect"] for r in messaged) == pytest.approx(summary["weeks"][0]["true_incremental"][SIM_PLAYBOOK])
+    harmed = sim.world.harmed([r["customer_id"] for r in messaged])
+    effects = np.array([r["true_effect"] for r in messaged])
+    assert (effects[harmed] < 0).all() and (effects[~harmed] >= 0).all()  # contact harms some, helps the rest

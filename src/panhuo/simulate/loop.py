@@ -539,9 +539,16 @@ class Simulation:
         ingest(self.ws, self.data, con=self.con)
         return True
 
-    def truth(self, run_ids: list[int]) -> list[dict[str, Any]]:
-        """Per run (of the given): treated messages' true expected success probabilities by arm and the
-        expected regret against the best arm of each tier, and the equal split's."""
+    def expected_effects(self, run_id: int) -> pa.Table:
+        """The true expected effect of every assignment of a run on its playbook's success event.
+
+        Columns: customer_id, grp, arm, messaged (a message was sent), p_control (success probability
+        without contact), p_assigned (with what the customer got: the message of its arm, or nothing),
+        true_effect (their difference; 0 for holdouts and customers never messaged).
+        """
+        return self._truth([run_id])[0][1]
+
+    def _truth(self, run_ids: list[int]) -> list[tuple[dict[str, Any], pa.Table]]:
         from panhuo.playbooks.schema import PlaybookSpec
         from panhuo.runs.models import Run, assignment_rows
         from panhuo.store import open_store
@@ -571,8 +578,13 @@ class Simulation:
             store.dispose()
         return [self._truth_of(run, spec, rows, pos, tier, hz) for run, spec, rows in got]
 
+    def truth(self, run_ids: list[int]) -> list[dict[str, Any]]:
+        """Per run (of the given): messaged customers' true expected success probabilities by arm, the
+        expected regret against the best arm of each tier, the equal split's, the true increment."""
+        return [res for res, _ in self._truth(run_ids)]
+
     def _truth_of(self, run: Any, spec: Any, rows: list[Any], pos: dict[str, int], tier: dict[str, str | None],
-                  hz: dict[str, np.ndarray]) -> dict[str, Any]:
+                  hz: dict[str, np.ndarray]) -> tuple[dict[str, Any], pa.Table]:
         world = self.world
         assert world is not None
         event = spec.method.success.event
@@ -584,24 +596,38 @@ class Simulation:
         res: dict[str, Any] = {"run_id": run.id, "playbook_id": spec.id, "as_of": run.as_of.isoformat(),
                                "event": event, "treated": len(treated), "arms": arms,
                                "holdout": sum(1 for r in rows if r.grp == "holdout")}
-        if event not in ("trade", "login", "deposit") or not treated:
-            res.update(simulated=event in ("trade", "login", "deposit"), regret=0.0, equal_regret=0.0,
-                       true_incremental=0.0 if treated else None)
-            return res
-        cid = [r.customer_id for r in treated]
-        idx = np.array([pos[c] for c in cid])
-        h = hz[event][idx]
-        p = world.arm_probabilities(cid, spec.id, [tier.get(c) for c in cid], arms,
-                                    [sent[c]["channel"] or _channel(spec, r.arm) for c, r in zip(cid, treated, strict=True)],
-                                    np.array([sent[c]["prior"] for c in cid]), h, window)
-        got = p[np.arange(len(cid)), [arms.index(r.arm) if r.arm in arms else 0 for r in treated]]
-        base = world.p_success(h, 1.0, window)
-        best = p.max(axis=1)
-        res.update(simulated=True, regret=float((best - got).sum()), equal_regret=float((best - p.mean(axis=1)).sum()),
-                   true_incremental=float((got - base).sum()),
-                   best_arm={t: a for t, a in world.best_arms(spec.id, sorted({tier.get(c) or "" for c in cid}),
-                                                               arms).items()})
-        return res
+        simulated = event in ("trade", "login", "deposit")
+        every = [r.customer_id for r in rows]
+        p_control = world.p_success(hz[event][[pos[c] for c in every]], 1.0, window) if simulated and every \
+            else np.full(len(every), np.nan)
+        p_assigned = p_control.copy()
+        if not simulated or not treated:
+            res.update(simulated=simulated, regret=0.0, equal_regret=0.0, true_incremental=0.0 if simulated else None)
+        else:
+            cid = [r.customer_id for r in treated]
+            idx = np.array([pos[c] for c in cid])
+            h = hz[event][idx]
+            p = world.arm_probabilities(cid, spec.id, [tier.get(c) for c in cid], arms,
+                                        [sent[c]["channel"] or _channel(spec, r.arm) for c, r in zip(cid, treated, strict=True)],
+                                        np.array([sent[c]["prior"] for c in cid]), h, window)
+            got = p[np.arange(len(cid)), [arms.index(r.arm) if r.arm in arms else 0 for r in treated]]
+            base = world.p_success(h, 1.0, window)
+            best = p.max(axis=1)
+            res.update(simulated=True, regret=float((best - got).sum()),
+                       equal_regret=float((best - p.mean(axis=1)).sum()), true_incremental=float((got - base).sum()),
+                       best_arm=world.best_arms(spec.id, sorted({tier.get(c) or "" for c in cid}), arms))
+            where = {c: i for i, c in enumerate(every)}
+            p_assigned[[where[c] for c in cid]] = got
+        table = pa.table({
+            "customer_id": pa.array(every, pa.string()),
+            "grp": pa.array([r.grp for r in rows], pa.string()),
+            "arm": pa.array([r.arm for r in rows], pa.string()),
+            "messaged": pa.array([r.grp == "treated" and r.customer_id in sent for r in rows], pa.bool_()),
+            "p_control": pa.array(p_control, pa.float64()),
+            "p_assigned": pa.array(p_assigned, pa.float64()),
+            "true_effect": pa.array(p_assigned - p_control, pa.float64()),
+        })
+        return res, table
 
     def allocation(self, day: dt.date) -> dict[str, dict[str, dict[str, float]]]:
         """The arm probabilities per tier of every live Thompson playbook for a run at ``day``."""
