@@ -124,9 +124,18 @@ def test_login_form_logout_and_their_csrf(web: TestClient, cws: Workspace) -> No
     r = web.post(f"{PREFIX}/login", data={"csrf_token": web.cookies.get("panhuo_login_csrf"), "name": "ops",
                                           "password": "wrong-password"})
     assert r.status_code == 401 and "用户名或密码错误" in r.text
+    login(web, "view")
+    planted = web.cookies.get("panhuo_session")
     csrf = _form_login(web, "ops")
-    assert web.cookies.get("panhuo_session")
+    assert web.cookies.get("panhuo_session") not in (None, planted)  # a login never keeps an earlier session id
     assert web.get("/api/v1/me").json()["name"] == "ops"  # the same session as the API
+    current = web.cookies.get("panhuo_session")
+    web.cookies.clear()
+    web.cookies.set("panhuo_session", planted)
+    assert web.get("/api/v1/me").status_code == 401  # the earlier session ended
+    web.cookies.clear()
+    web.cookies.set("panhuo_session", current)
+    assert web.get("/api/v1/me").json()["name"] == "ops"
     before = snapshot(cws)
     assert web.post(f"{PREFIX}/logout", data={}).status_code == 403
     assert snapshot(cws) == before and web.get(f"{PREFIX}/playbooks").status_code == 200
