@@ -66,6 +66,7 @@ def test_weeks_are_played_once_and_resumed(played) -> None:
     status = dict(_store_rows(ws, select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)))
     assert set(status) == {"sent"}
     assert _store_rows(ws, select(func.count()).select_from(ContactLog))[0][0] == status["sent"]
+    assert Simulation(ws, seed=5).load(3) is False  # a rerun after the ingest does not load the week again
     data = ws.root / "simulate" / "data"
     assert sorted(p.name for p in (data / "trades").glob("sim-*.parquet")) == [f"sim-w00{k}.parquet" for k in (1, 2, 3)]
     # the summary on disk is what was returned; regret and true effects per week

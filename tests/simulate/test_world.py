@@ -68,6 +68,8 @@ def test_replay_learns_the_best_arm_per_tier() -> None:
     learnt = [t for t, best in r.best.items() if last[t][["guide-video", "level2-trial", "coupon"].index(best)] > 0.5]
     assert len(learnt) >= 3
     assert min(min(p) for p in last.values()) >= 0.05 - 1e-9  # the exploration floor
+    again = replay(5, weeks=8, customers=6000)  # same seed, same world, same numbers
+    assert again.thompson == r.thompson and again.probabilities == r.probabilities
 
 
 def test_bandit_validation_fast() -> None:
