@@ -78,7 +78,7 @@ def _cli(ws: Workspace, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def trained(ws: Workspace) -> dict:
-    out = _cli(ws, "uplift", "train", "--campaign", CAMPAIGN, "--window", "20", "--rounds", "40")
+    out = _cli(ws, "uplift", "train", "--campaign", CAMPAIGN, "--window", "20", "--rounds", "40", "--threads", "1")
     assert "time split: trained on contacts up to 2026-06-" in out, out
     assert "Qini" in out and "model version uplift-" in out
     (meta,) = list_uplift_models(ws)
@@ -161,7 +161,7 @@ def test_training_errors_are_clear_and_store_nothing(ws: Workspace, trained: dic
                                                      reason: str) -> None:
     before = len(list_uplift_models(ws))
     with pytest.raises(error, match=reason):
-        _cli(ws, "uplift", "train", "--campaign", campaign, "--rounds", "5")
+        _cli(ws, "uplift", "train", "--campaign", campaign, "--rounds", "5", "--threads", "1")
     assert len(list_uplift_models(ws)) == before
 
 

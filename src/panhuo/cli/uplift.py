@@ -79,6 +79,8 @@ def train(
                                        "back_to_effective")] = "trade",
     rounds: Annotated[int, typer.Option("--rounds", help="boosting rounds per LightGBM model")] = 150,
     seed: Annotated[int, typer.Option("--seed", help="random seed (models, and the split when random)")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="LightGBM threads (0: every core; 1 is fastest on a "
+                                         "busy shared machine)")] = 0,
 ) -> None:
     """Train an uplift model on past randomized contacts; print Qini/AUUC on the later contacts; store it."""
     from panhuo.learn.uplift import train_uplift
@@ -86,11 +88,14 @@ def train(
     campaigns, playbooks = _need_sources(campaign, playbook)
     if rounds < 1:
         raise ConfigError(f"--rounds {rounds}: at least 1")
+    if threads < 0:
+        raise ConfigError(f"--threads {threads}: 0 (every core) or more")
     ws = workspace()
     con = _connect(ws)
     with progress_bar() as bar:
         r = train_uplift(ws, con, campaigns=campaigns, playbooks=playbooks, learner=learner.lower(),
-                         window_days=window, event=event, rounds=rounds, seed=seed, progress=_note(bar, "uplift train"))
+                         window_days=window, event=event, rounds=rounds, seed=seed, threads=threads or None,
+                         progress=_note(bar, "uplift train"))
     split = r.split
     if split["kind"] == "time":
         console.print(f"time split: trained on contacts up to {split['train_until']} ({split['train_rows']:,} rows), "

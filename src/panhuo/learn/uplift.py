@@ -614,9 +614,13 @@ def train_uplift(
     event: str = "trade",
     rounds: int = DEFAULT_ROUNDS,
     seed: int = 0,
+    threads: int | None = None,
     progress: Progress | None = None,
 ) -> UpliftTrainResult:
     """Build the sample, evaluate on the time split, refit on every row and store a new model version.
+
+    ``threads``: LightGBM threads (None: every core; 1 is much faster on a machine other work keeps busy,
+    where OpenMP threads wait for each other).
 
     Raises
     ------
@@ -635,7 +639,6 @@ def train_uplift(
     _check_groups(test, "evaluation (later)")
     arms = sample.arms()
     total = 2 * len(arms) + 1
-    threads = None  # LightGBM's default: every core
     first = _fit_all(train, learner, rounds, seed, threads, note, "fit on earlier contacts", 0, total)
     metrics: dict[str, dict[str, Any]] = {}
     for arm, m in first.items():
