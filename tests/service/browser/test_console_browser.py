@@ -3,7 +3,8 @@ installed by ``make install``; never ``playwright install``) against the real ap
 loopback port, over a copy of the service tests' template workspace (a small generated brokerage with
 status and tags, users, playbooks, runs: ``tests/service/conftest.py``).
 
-Flow: log in as an operator, create a playbook from the five-element form, generate and validate its YAML,
+Flow: log in as an operator, create a playbook from the five-element form (first with a mistake, shown with
+its line and field), generate and validate its YAML,
 preview its messages, save and submit it; log out; log in as compliance, see the diff in the approval
 queue, approve, dry run it (funnel), open the report page, check the dashboard at tablet width; log out.
 No page may raise a script error or request a missing resource.
@@ -91,6 +92,10 @@ def test_operator_writes_compliance_approves_and_dry_runs_in_chromium(server: st
             page.select_option("#f-segment", "sleeping_recent")
             page.fill("#f-benefits", "market-weekly-news")
             page.fill("#f-channels", "app_push, sms")
+            page.fill("#f-holdout", "0.6")  # first a mistake: the issue names its line and field
+            page.click("#to-yaml")
+            expect(page.locator("#issues li[data-field='method.holdout']")).to_contain_text("between 0 and 0.5")
+            expect(page.locator("#issues li[data-field='method.holdout']")).to_contain_text("行")
             page.fill("#f-holdout", "0.1")
             page.fill("#f-push_title", "为您准备了一份资讯")
             page.fill("#f-push_body", "{{ benefit_name }}已为您准备好。")
