@@ -12,7 +12,10 @@ What it does
    probability 0.8 for high-value customers and 0.5 for the others) and a fresh evaluation population
    of ``--eval-rows`` customers.
 2. Times :func:`panhuo.learn.uplift.fit_arm` (``"t"`` and ``"x"``; propensity-weighted with the
-   logged propensities) on every row, best of ``--repeat``.
+   logged propensities) on every row, best of ``--repeat``, after an untimed warm-up fit (each
+   contender's one-time library start-up is not timed). ``--threads`` sets LightGBM's threads for every
+   contender (0: every core; on a shared machine other work keeps busy, OpenMP threads stall each other
+   and 1 thread is faster and steadier).
 3. Times causalml's ``BaseTClassifier`` (LightGBM classifiers) and ``BaseXClassifier`` (LightGBM
    classifier outcome models, LightGBM regressor effect models, the logged propensity passed as ``p``)
    with the same LightGBM parameters and rounds on the same rows. causalml is **not** a dependency of
@@ -53,7 +56,7 @@ _CAUSALML_SCRIPT = r"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np
-import causalml
+from importlib.metadata import version
 from causalml.inference.meta import BaseTClassifier, BaseXClassifier
 from lightgbm import LGBMClassifier, LGBMRegressor
 d = np.load(sys.argv[1])
@@ -61,13 +64,15 @@ params = json.loads(sys.argv[2])
 repeat = int(sys.argv[3])
 x, t, y, p, xe = d["x"], d["t"], d["y"], d["p_treated"], d["x_eval"]
 treatment = np.where(t, "treated", "control")
-out = {"version": causalml.__version__}
+out = {"version": version("causalml")}
 def clf(): return LGBMClassifier(**params)
 def reg(): return LGBMRegressor(**params)
+BaseTClassifier(learner=clf(), control_name="control").fit(x[:2000], treatment[:2000], y[:2000])  # warm-up, untimed
 for name in ("t", "x"):
     best = None
     for _ in range(repeat):
-        m = BaseTClassifier(learner=clf()) if name == "t" else BaseXClassifier(outcome_learner=clf(), effect_learner=reg())
+        m = (BaseTClassifier(learner=clf(), control_name="control") if name == "t" else
+             BaseXClassifier(outcome_learner=clf(), effect_learner=reg(), control_name="control"))
         t0 = time.perf_counter()
         if name == "t":
             m.fit(x, treatment, y)
@@ -212,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [str(f) for f in d["features"]]
     rows: list[dict[str, Any]] = []
     ours: dict[str, float] = {}
+    fit_arm("t", d["x"][:2000], d["t"][:2000], d["y"][:2000], rounds=2, threads=args.threads or None)  # warm-up
     for learner in ("t", "x"):
         best = None
         for _ in range(args.repeat):
