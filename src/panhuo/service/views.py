@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -51,9 +50,11 @@ __all__ = [
     "audit_entries",
     "benefits",
     "call_tasks",
+    "catalogue",
     "customer_advisor",
     "customer_view",
     "engine",
+    "library",
     "mask_email",
     "mask_id_number",
     "mask_profile",
@@ -137,14 +138,62 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+_meta_lock = threading.Lock()
+_meta_cache: OrderedDict[tuple[str, int, int], tuple[Any, list[tuple[Any, Any] | None]]] = OrderedDict()
+
+
+def _parquet_meta(path: Path) -> tuple[Any, list[tuple[Any, Any] | None]]:
+    """A Parquet file's footer and the (min, max) ``customer_id`` of each row group (None: no statistics),
+    read once per version of the file."""
+    import pyarrow.parquet as pq
+
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _meta_lock:
+        if key in _meta_cache:
+            _meta_cache.move_to_end(key)
+            return _meta_cache[key]
+    md = pq.read_metadata(path)
+    col = md.schema.to_arrow_schema().get_field_index("customer_id")
+    ranges: list[tuple[Any, Any] | None] = []
+    for i in range(md.num_row_groups):
+        stats = md.row_group(i).column(col).statistics if col >= 0 else None
+        ranges.append((stats.min, stats.max) if stats is not None and stats.has_min_max else None)
+    with _meta_lock:
+        _meta_cache[key] = (md, ranges)
+        while len(_meta_cache) > 64:
+            _meta_cache.popitem(last=False)
+    return md, ranges
+
+
 def _rows_of(path: Path | list[Path], customer_id: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
-    """The rows of one customer in one or more Parquet files (filter pushed down to row groups)."""
-    ds = pads.dataset(path if isinstance(path, list) else [path], format="parquet")
-    field = ds.schema.field("customer_id")
-    key = pa.scalar(customer_id, type=field.type) if pa.types.is_string(field.type) or pa.types.is_large_string(
-        field.type) else pa.scalar(customer_id).cast(field.type)
-    t = ds.to_table(columns=columns, filter=pc.field("customer_id") == key)
-    return [{k: _jsonable(v) for k, v in r.items()} for r in t.to_pylist()]
+    """The rows of one customer in one or more Parquet files: only the row groups whose ``customer_id`` range
+    holds the id are read (the warehouse writes customers in id order, so that is one row group)."""
+    import pyarrow.parquet as pq
+
+    out: list[dict[str, Any]] = []
+    for p in path if isinstance(path, list) else [path]:
+        md, ranges = _parquet_meta(p)
+        groups = [i for i, r in enumerate(ranges) if r is None or _between(r, customer_id)]
+        if not groups:
+            continue
+        cols = None if columns is None else list(dict.fromkeys(["customer_id", *columns]))
+        t = pq.ParquetFile(p, metadata=md).read_row_groups(groups, columns=cols, use_threads=False)
+        t = t.filter(pc.equal(t["customer_id"].cast(pa.string()), customer_id))
+        if columns is not None:
+            t = t.select(columns)
+        out.extend({k: _jsonable(v) for k, v in r.items()} for r in t.to_pylist())
+    return out
+
+
+def _between(r: tuple[Any, Any], customer_id: str) -> bool:
+    lo, hi = r
+    if isinstance(lo, bytes):
+        lo, hi = lo.decode("utf-8", "replace"), hi.decode("utf-8", "replace")
+    try:
+        return bool(lo <= customer_id <= hi)
+    except TypeError:  # a non-text id column: read the group
+        return True
 
 
 def _customers_file(ws: Workspace) -> Path | None:
@@ -170,8 +219,8 @@ def customer_advisor(ws: Workspace, customer_id: str) -> str | None | bool:
     path = _customers_file(ws)
     if path is None:
         return False
-    cols = [c for c in ("customer_id", "advisor_id") if c in pads.dataset(path).schema.names]
-    rows = _rows_of(path, customer_id, cols)
+    names = _parquet_meta(path)[0].schema.to_arrow_schema().names
+    rows = _rows_of(path, customer_id, [c for c in ("customer_id", "advisor_id") if c in names])
     if not rows:
         return False
     v = rows[0].get("advisor_id")
@@ -312,6 +361,30 @@ def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
     return value
 
 
+def _files_key(*folders: Path) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for folder in folders:
+        if folder.is_dir():
+            out.extend((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("*.y*ml")))
+    return tuple(out)
+
+
+def library(ws: Workspace) -> Any:
+    """The workspace's segment library (:func:`panhuo.segments.library.load_library`), parsed once per change of
+    ``segments/`` or ``tags/``."""
+    from panhuo.segments.library import load_library
+
+    return _cached(("library", str(ws.root), _files_key(ws.root / "segments", ws.root / "tags")),
+                   lambda: load_library(ws.root))
+
+
+def catalogue(ws: Workspace) -> Any:
+    """The benefit catalogue (:func:`panhuo.benefits.load_catalogue`), parsed once per change of ``benefits/``."""
+    from panhuo.benefits import load_catalogue
+
+    return _cached(("catalogue", str(ws.root), _files_key(ws.root / "benefits")), lambda: load_catalogue(ws))
+
+
 def _audience(ws: Workspace, as_of: dt.date | None) -> Any:
     from panhuo.segments.audience import audience
 
@@ -320,9 +393,7 @@ def _audience(ws: Workspace, as_of: dt.date | None) -> Any:
 
 def segments(ws: Workspace) -> list[dict[str, Any]]:
     """Every segment (built-in and the workspace's): name, zh, en, rule text, cap, where defined."""
-    from panhuo.segments.library import load_library
-
-    lib = load_library(ws.root)
+    lib = library(ws)
     return [{"name": s.name, "zh": s.zh, "en": s.en, "description": s.description or "",
              "rule": " ".join(s.rule.text.split()), "exclude": [e.text for e in s.exclude], "cap": s.cap,
              "builtin": s.builtin, "defined_in": str(s.location)}
@@ -332,10 +403,7 @@ def segments(ws: Workspace) -> list[dict[str, Any]]:
 def segment_detail(ws: Workspace, name: str, as_of: dt.date | None = None) -> dict[str, Any]:
     """One segment's definition and member count on the tag snapshot on or before ``as_of``
     (SegmentError for an unknown name, WarehouseError without tags)."""
-    from panhuo.segments.library import load_library
-
-    lib = load_library(ws.root)
-    seg = lib.segment(name)  # SegmentError naming close matches
+    seg = library(ws).segment(name)  # SegmentError naming close matches
 
     def compute() -> tuple[int, str | None]:
         aud = _audience(ws, as_of)
@@ -368,9 +436,8 @@ def export_segment_csv(ws: Workspace, name: str, columns: list[str], as_of: dt.d
     """Write a segment's members (customer_id and ``columns``; money in RMB, phones masked) as CSV to ``out``
     through :func:`panhuo.segments.export.export_segment` (what ``panhuo segments export`` writes)."""
     from panhuo.segments.export import export_segment
-    from panhuo.segments.library import load_library
 
-    load_library(ws.root).segment(name)
+    library(ws).segment(name)
     blocked = [c for c in columns if _masker(c) is not None and c.lower() not in PHONE_COLUMNS]
     if blocked:
         from panhuo.segments.errors import SegmentError
@@ -384,11 +451,10 @@ def export_segment_csv(ws: Workspace, name: str, columns: list[str], as_of: dt.d
 
 def benefits(ws: Workspace, session: Session, benefit_id: str | None = None) -> list[dict[str, Any]]:
     """Catalogue items with their limits against what runs issued (``panhuo benefits stock``); money in fen."""
-    from panhuo.benefits import load_catalogue
     from panhuo.benefits.ledger import usage
     from panhuo.store.models import now_shanghai
 
-    cat = load_catalogue(ws)
+    cat = catalogue(ws)
     rows = usage(session, benefit_id, catalogue=cat)
     if benefit_id is not None and not rows:
         cat.get(benefit_id)  # BenefitError naming the unknown id
