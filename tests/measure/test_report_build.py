@@ -213,3 +213,13 @@ def test_nothing_closed_gives_no_number() -> None:
         assert g["incremental_conversions"]["estimate"] is None and "7 trading day(s) remain" in g["not_estimable"]
     html = render_report({"generated_at": "now", "acquisition_cost_rmb": 1000.0, "items": [item]})
     assert "尚无结果" in html and "还需 7 个交易日" in html
+
+
+def test_runs_without_assignments_say_so() -> None:
+    from panhuo.measure.outcomes import _empty_outcomes, _with_success
+
+    out = Outcomes("playbook", "pb", "trade", 10, None, _with_success(_empty_outcomes(True), "trade"), [])
+    item = build_report(out)
+    g = item["groups"][0]
+    assert item["assignments"] == 0 and not item["final"]
+    assert g["incremental_conversions"]["estimate"] is None and "assigned no customer" in g["not_estimable"]

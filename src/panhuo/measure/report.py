@@ -333,7 +333,11 @@ def _item(outcomes: Outcomes, t: pa.Table, *, control: str, costs: pa.Table | No
     open_rows = ~closed
     groups = _groups(f, closed, control, acquisition_cost, list(outcomes.tier_names), arms_pooled=by_playbook)
     left = int(remaining[open_rows].max()) if open_rows.any() else 0
-    if not closed.any() and open_rows.any():
+    if every == 0:
+        for g in groups:
+            g["not_estimable"] = ("the finished runs assigned no customer (no candidate matched, or every one was "
+                                  "blocked by a guardrail): nothing to measure")
+    elif not closed.any() and open_rows.any():
         for g in groups:
             g["not_estimable"] = (f"no window is closed yet: {left} trading day(s) remain before the "
                                   "first result")
