@@ -10,6 +10,8 @@ Set-up (not timed), in a temporary folder removed at the end:
   snapshots each (before the runs and inside the windows; some hold more cash: deposits), trades for
   about a fifth of them in the pre-period and in the windows (stock, fund and bond, so the stock+fund
   filter works), logins for about a third, data running past the last window (every window closed);
+- the account status and the tag snapshot on the first run's date (``--no-tiers`` skips them), so the
+  report evaluates the tier scheme for every assignment;
 - a SQLite store with the bench playbook (success: trade within 10 trading days), two finished runs
   (half the customers each, as-of dates one week apart) and their N assignments (treated 90% on two
   arms, holdout 10%, and a global control share), written where the run engine keeps them today (the
@@ -144,6 +146,17 @@ def write_load(ws: Any, n: int, seed: int) -> None:
     tx.commit()
 
 
+def write_tags(ws: Any) -> None:
+    """Account status and the tag snapshot on the first run's date, so the report finds each customer's tier."""
+    from panhuo.engines import connect
+    from panhuo.status.history import compute_status
+    from panhuo.tags.store import compute_tags
+
+    con = connect(ws.settings.engine, ws.tmp_dir)
+    compute_status(ws, con, RUN_DATES[0], backfill=False)
+    compute_tags(ws, con, RUN_DATES[0])
+
+
 def write_store(ws: Any, root: Path, n: int, seed: int) -> dict[str, int]:
     """Playbook, two finished runs, N assignments, outbox and ledger rows; returns counts by group."""
     import numpy as np
@@ -251,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--assignments", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--no-tiers", dest="tiers", action="store_false", default=True,
+                    help="skip the status and tag snapshot (the report then has no tier breakdown)")
     ap.add_argument("--record", dest="record", action="store_true", default=True)
     ap.add_argument("--no-record", dest="record", action="store_false")
     args = ap.parse_args(argv)
@@ -264,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         ws = Workspace.open(root / "ws")
         t = time.perf_counter()
         write_load(ws, n, args.seed)
+        if args.tiers:
+            write_tags(ws)
         counts = write_store(ws, root, n, args.seed)
         print(f"set-up: {n:,} assignments ({', '.join(f'{k} {v:,}' for k, v in counts.items())}) "
               f"in {time.perf_counter() - t:.1f}s")
@@ -280,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"report: {n:,} assignments in {r['report']:.1f}s ({phases}); CPU {r['cpu']:.1f}s; renderings "
               f"(json, html, md) {r['render']:.1f}s; peak RSS {rss:,} MiB; load average {load[0]:.1f} on "
               f"{os.cpu_count()} CPUs")
-        print(f"check: treated {g['n_treated']:,}, holdout {g['n_holdout']:,}, groups {len(item['groups'])}, "
+        tiers = sorted({x["tier"] for x in item["groups"]} - {"all"})
+        print(f"check: treated {g['n_treated']:,}, holdout {g['n_holdout']:,}, groups {len(item['groups'])} "
+              f"(tiers: {', '.join(tiers) or 'none'}), "
               f"incremental conversions {g['incremental_conversions']['estimate']}, cost {g['cost_rmb']} RMB")
         met = r["report"] < TARGET
         print(f"target report for {n:,} assignments < {TARGET:.0f}s: {r['report']:.1f}s {'met' if met else 'NOT met'}")

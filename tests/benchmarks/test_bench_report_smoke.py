@@ -28,6 +28,7 @@ def test_bench_report_smoke() -> None:
     m = re.search(rf"^report: {N:,} assignments in ([\d.]+)s \(outcomes [\d.]+s, estimates [\d.]+s", proc.stdout,
                   re.MULTILINE)
     assert m is not None and float(m.group(1)) > 0, out
-    assert re.search(r"^check: treated [\d,]+, holdout [\d,]+, groups [3-9]", proc.stdout, re.MULTILINE), out
+    assert re.search(r"^check: treated [\d,]+, holdout [\d,]+, groups \d+ \(tiers: [a-z_]+(, [a-z_]+)*\)", proc.stdout,
+                     re.MULTILINE), out  # the tier breakdown is there
     assert re.search(rf"^target report for {N:,} assignments < 30s: [\d.]+s (met|NOT met)$", proc.stdout,
                      re.MULTILINE), out
