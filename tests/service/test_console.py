@@ -78,7 +78,7 @@ PAGES: list[tuple[str, set[str]]] = [
     ("/tiers", READ), ("/customers?id={cid}", READ), ("/playbooks", READ), (f"/playbooks/{IN_REVIEW}", READ),
     (f"/playbooks/{IN_REVIEW}?a=1&b=1", READ), ("/approvals", READ), ("/runs", READ), ("/runs/1", READ),
     ("/reports", READ), ("/benefits", READ), ("/tasks", READ | {"advisor"}), ("/fragments/roi", READ),
-    ("/fragments/segment-count?name=sleeping_alive", READ), ("/playbooks/new", {"operator", "admin"}),
+    ("/fragments/segment-count?name=sleeping_alive", READ), ("/fragments/rule-count?rule=logins_30d+>+0", READ), ("/playbooks/new", {"operator", "admin"}),
     (f"/playbooks/{DRAFT}/edit", {"operator", "admin"}),
 ]
 
@@ -306,3 +306,18 @@ def test_a_workspace_without_data_renders_every_page_with_what_to_run_first(tmp_
         assert "暂无报告" in c.get(f"{PREFIX}/reports").text
         for path in ("/playbooks", "/playbooks/new", "/approvals", "/runs", "/benefits", "/tasks", "/fragments/roi"):
             assert c.get(PREFIX + path).status_code == 200, path
+
+
+def test_segment_explorer_counts_a_rule_by_status_and_names_a_mistake(web: TestClient, cws: Workspace) -> None:
+    import pyarrow.parquet as pq
+
+    login(web, "view")
+    tags = pq.read_table(sorted((cws.warehouse_dir / "tags").glob("*.parquet"))[-1], columns=["status"])
+    sleeping = tags.column("status").to_pylist().count("sleeping")
+    r = web.get(f"{PREFIX}/fragments/rule-count", params={"rule": "status = 'sleeping'"})
+    assert r.status_code == 200 and "data-rule-count" in r.text
+    assert re.search(rf"<strong>{sleeping:,}</strong> 人", r.text) and f"共 {tags.num_rows:,} 人" in r.text
+    bad = web.get(f"{PREFIX}/fragments/rule-count", params={"rule": "status = 'sleeping' and logins_30x > 0"})
+    assert "logins_30x" in bad.text and "data-rule-count" not in bad.text  # the unknown tag is named
+    nasty = web.get(f"{PREFIX}/fragments/rule-count", params={"rule": NASTY})
+    assert "<script>alert" not in nasty.text and "<img src=x" not in nasty.text

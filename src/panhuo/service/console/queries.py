@@ -1,5 +1,6 @@
 """What the console's pages read beyond the API's read side (:mod:`panhuo.service.views`, used for customers,
-segments, tiers, benefits and call tasks): the 总览 dashboard, the measured report and the runs.
+segments, tiers, benefits and call tasks): the 总览 dashboard, ad-hoc rule counts of the segment explorer,
+the measured report and the runs.
 
 Every function here only reads. The analytic ones (status summary, reactivations, the report) go through
 :class:`Analytics`, which holds one engine connection for the app, serialises its use (a DuckDB connection
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from panhuo.config import Workspace
     from panhuo.status.summary import StatusSummary
 
-__all__ = ["Analytics", "Dashboard", "Reactivation", "dashboard", "funnel_of", "money", "report", "rmb", "runs"]
+__all__ = ["Analytics", "Dashboard", "Reactivation", "RuleCount", "dashboard", "funnel_of", "money", "report", "rmb",
+           "rule_count", "runs"]
 
 REACTIVATED_FROM = ("sleeping", "dormant")
 
@@ -165,6 +167,42 @@ def report(an: Analytics, store_session: Session, playbook: str | None = None) -
         return None
     return an.cached(("report", playbook), lambda _con: make_report(an.ws, playbook=playbook),  # type: ignore[no-any-return]
                      extra=(done[0], str(done[1])))
+
+
+# ---------------------------------------------------------------- 分层 segment explorer
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    """An ad-hoc rule over the latest tags: members, their share, and members per account status."""
+
+    rule: str
+    customers: int
+    total: int
+    by_status: dict[str, int]
+    as_of: dt.date | None
+
+    @property
+    def share(self) -> float | None:
+        return self.customers / self.total if self.total else None
+
+
+def rule_count(an: Analytics, rule: str) -> RuleCount:
+    """Count the customers a rule of the segment language selects (SegmentError naming line, column and token)."""
+    from panhuo.segments.audience import audience
+    from panhuo.segments.compiler import compile_rule
+
+    def compute(con: BaseBackend) -> RuleCount:
+        aud = audience(an.ws, con)
+        t = aud.table
+        total = int(t.count().execute())
+        hit = t.filter(compile_rule(rule, t, aud.symbols, as_of=aud.as_of))
+        rows = hit.group_by("status").agg(n=hit.count()).to_pyarrow().to_pylist() if "status" in t.columns else []
+        by_status = {str(r["status"]): int(r["n"]) for r in rows}
+        n = sum(by_status.values()) if rows else int(hit.count().execute())
+        return RuleCount(rule, n, total, by_status, aud.as_of)
+
+    return an.cached(("rule", rule), compute)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- 运行 runs

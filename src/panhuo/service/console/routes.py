@@ -382,6 +382,20 @@ def segment_count(request: Request, who: Who, name: str) -> HTMLResponse:
     return _render(request, "_count.html", who=who, n=d["customers"], as_of=d["as_of"], error=None)
 
 
+@router.get(PREFIX + "/fragments/rule-count")
+def rule_count(request: Request, who: Who, rule: str = "") -> HTMLResponse:
+    """htmx: how many customers an ad-hoc rule selects, by status (the segment explorer)."""
+    _need(who, "read")
+    rule = rule.strip()[:4000]
+    if not rule:
+        return _render(request, "_rule.html", who=who, r=None, error="请输入规则，例如 status = 'sleeping' and logins_30d > 0")
+    try:
+        r = q.rule_count(_analytics(request), rule)
+    except PanhuoError as exc:
+        return _render(request, "_rule.html", who=who, r=None, error=str(exc))
+    return _render(request, "_rule.html", who=who, r=r, error=None, statuses=STATUSES)
+
+
 # ---------------------------------------------------------------- 客户
 
 
