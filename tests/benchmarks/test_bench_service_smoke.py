@@ -25,8 +25,8 @@ def test_percentile_interpolates() -> None:
 
 def test_bench_service_smoke() -> None:
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_service.py"), "--customers", "500", "--clients", "10",
-         "--duration", "3", "--outbox", "200", "--no-record"],
+        [sys.executable, str(REPO / "benchmarks" / "bench_service.py"), "--customers", "500", "--clients", "5",
+         "--duration", "2", "--outbox", "200", "--no-record"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )
     out = proc.stdout + proc.stderr

@@ -26,7 +26,7 @@ from panhuo.store import open_store
 
 __all__: list[str] = []
 
-EXAMPLES = 4
+EXAMPLES = 3
 
 
 def _keys(ws: Workspace) -> dict[str, str]:
