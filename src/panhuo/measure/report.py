@@ -93,7 +93,7 @@ def cost_table(ws: Any, run_ids: list[int], message_cost: dict[str, Decimal] | N
             raise ValueError(f"measure.message_cost: unknown channel {ch!r}")
     if not run_ids:
         return _COST_SCHEMA.empty_table()
-    from sqlalchemy import case, func, select
+    from sqlalchemy import BigInteger, case, cast, func, select
 
     from panhuo.benefits.models import IssuedBenefit
     from panhuo.measure.outcomes import fetch_raw, rows_to_arrow
@@ -104,12 +104,14 @@ def cost_table(ws: Any, run_ids: list[int], message_cost: dict[str, Decimal] | N
     store = open_store(ws)
     try:
         with store.session() as s:
+            # SUM of a bigint is numeric on PostgreSQL: cast back so every driver hands over ints
             ledger = fetch_raw(s, select(IssuedBenefit.run_id, IssuedBenefit.customer_id,
-                                         func.sum(IssuedBenefit.unit_cost_fen))
+                                         cast(func.sum(IssuedBenefit.unit_cost_fen), BigInteger))
                                .where(IssuedBenefit.run_id.in_(run_ids))
                                .group_by(IssuedBenefit.run_id, IssuedBenefit.customer_id))
             sent = fetch_raw(s, select(o.run_id, o.customer_id,
-                                       *[func.sum(case((o.channel == ch, 1), else_=0)) for ch in CHANNELS])
+                                       *[cast(func.sum(case((o.channel == ch, 1), else_=0)), BigInteger)
+                                         for ch in CHANNELS])
                              .where(o.run_id.in_(run_ids), o.status.in_(_SENT))
                              .group_by(o.run_id, o.customer_id))
     finally:
