@@ -104,16 +104,19 @@ OPT_OUT_WINDOW = 1000  # ids re-read below the newest seen (rows committed out o
 
 # PostgreSQL: a batch's results in one statement each (arrays unnested), not one UPDATE/INSERT per row.
 _AT = bindparam("now", type_=ShanghaiDateTime())
-_PG_SENT = text(
-    "UPDATE outbox AS o SET status = 'sent', provider_id = v.pid, attempts = v.n, sent_at = :now, "
-    "finished_at = :now, last_error = NULL, claimed_by = NULL, lease_until = NULL "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:pids AS text[]), CAST(:ns AS integer[])) AS v(id, pid, n) "
-    "WHERE o.id = v.id").bindparams(_AT)
-_PG_DEAD = text(
+_SET_SENT = ("UPDATE outbox AS o SET status = 'sent', provider_id = v.pid, attempts = v.n, sent_at = :now, "
+             "finished_at = :now, last_error = NULL, claimed_by = NULL, lease_until = NULL "
+             "FROM unnest(CAST(:ids AS bigint[]), CAST(:pids AS text[]), CAST(:ns AS integer[])) AS v(id, pid, n) "
+             "WHERE o.id = v.id ")
+# still this worker's pending row (its claim not lost)
+_PG_SENT_MINE = text(_SET_SENT + "AND o.status = 'pending' AND o.claimed_by = :me RETURNING o.id").bindparams(_AT)
+# accepted by the provider after this worker lost its claim: the truth unless the row is sent already
+_PG_SENT_LOST = text(_SET_SENT + "AND o.status IN ('pending', 'dead') RETURNING o.id").bindparams(_AT)
+_PG_DEAD_MINE = text(
     "UPDATE outbox AS o SET status = 'dead', attempts = v.n, last_error = v.err, finished_at = :now, "
     "claimed_by = NULL, lease_until = NULL "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:ns AS integer[]), CAST(:errs AS text[])) AS v(id, n, err) "
-    "WHERE o.id = v.id").bindparams(_AT)
+    "WHERE o.id = v.id AND o.status = 'pending' AND o.claimed_by = :me RETURNING o.id").bindparams(_AT)
 _PG_ARCHIVE = text(
     "INSERT INTO message_archive (outbox_id, playbook_id, customer_id, channel, provider, provider_id, recipient, "
     "content, sent_at) SELECT v.*, :now FROM unnest(CAST(:a0 AS bigint[]), CAST(:a1 AS text[]), CAST(:a2 AS text[]), "
@@ -441,8 +444,9 @@ class DeliveryWorker:
         except Exception:  # the lease runs out by itself
             log.warning("could not release the SQLite delivery lease", exc_info=True)
 
-    def _claim(self) -> list[Message]:
-        """Claim up to ``batch`` due rows of the routed channels for this worker (one transaction)."""
+    def _claim(self, session: Session | None = None) -> list[Message]:
+        """Claim up to ``batch`` due rows of the routed channels for this worker (one transaction, or in
+        ``session``'s)."""
         now = self.clock()
         o = outbox
         due = (select(o.c.id)
@@ -462,11 +466,14 @@ class DeliveryWorker:
                 .values(claimed_by=self.worker_id, lease_until=now + dt.timedelta(seconds=self.settings.lease_seconds))
                 .returning(o.c.id, o.c.run_id, o.c.playbook_id, o.c.customer_id, o.c.channel, o.c.arm,
                            o.c.benefit_id, o.c.content, o.c.idempotency_key, o.c.attempts, o.c.send_after))
-        with self.store.session() as s:
+        with contextlib.nullcontext(session) if session is not None else self.store.session() as s:
             if self._pg:
                 s.execute(text("SET LOCAL enable_seqscan = off"))
                 s.execute(text("SET LOCAL enable_bitmapscan = off"))
             rows = s.execute(stmt).all()
+            if self._pg:
+                s.execute(text("RESET enable_seqscan"))
+                s.execute(text("RESET enable_bitmapscan"))
         out = []
         for r in sorted(rows, key=lambda r: r.id):
             try:
@@ -577,16 +584,19 @@ class DeliveryWorker:
 
     def _next(self) -> tuple[list[Message], list[Message], list[tuple]]:
         """Off the event loop: claim a batch and prepare it; (claimed, to send, tally of the others)."""
-        batch = self._claim()
+        with self.store.session() as s:  # the claim and the opt-out check: one transaction
+            batch = self._claim(s)
+            opted = self._opted_out(batch, s) if batch else set()
         if not batch:
             return [], [], []
-        return (batch, *self._prepare(batch))
+        return (batch, *self._prepare(batch, opted))
 
-    def _prepare(self, batch: list[Message]) -> tuple[list[Message], list[tuple]]:
+    def _prepare(self, batch: list[Message], opted: set[tuple[str, str]] | None = None
+                 ) -> tuple[list[Message], list[tuple]]:
         """Off the event loop: opt-outs suppressed, phones/advisors/segments looked up, call tasks made;
         returns the messages to send and the tally of the others."""
         tally: list[tuple] = []
-        batch = self._suppress_opted_out(batch, tally)
+        batch = self._suppress_opted_out(batch, tally, opted)
         if not batch:
             return [], tally
         self._lookup(batch)
@@ -685,6 +695,8 @@ class DeliveryWorker:
     def _record(self, outcomes: Sequence[_Outcome]) -> list[tuple]:
         """One transaction: sent (+ archive + contact log), dead letters, deferrals, opt-outs met in flight;
         rows done elsewhere skipped. Returns the tally (see :meth:`_apply`). Runs off the event loop."""
+        if self._pg:
+            return self._record_pg(outcomes)
         now = self.clock()
         tally: list[tuple] = []
         sent, dead, deferred, suppressed = [], [], [], []
@@ -736,20 +748,85 @@ class DeliveryWorker:
                      len(suppressed))
         return tally
 
+    def _record_pg(self, outcomes: Sequence[_Outcome]) -> list[tuple]:
+        """:meth:`_record` on PostgreSQL: the sent rows and the dead letters are each written by one
+        ``UPDATE ... FROM unnest(...) WHERE <still this worker's pending row> RETURNING id`` (the row lock
+        and the re-check in one statement, no ``SELECT ... FOR UPDATE`` first); an accepted message this
+        worker no longer holds is then recorded sent if not sent yet (see the module docstring); archive
+        and contact-log rows only for the rows that statement changed."""
+        now = self.clock()
+        oks = [x for x in outcomes if x.result.ok]
+        deads = [x for x in outcomes if not x.result.ok and not x.suppressed and x.defer_until is None]
+        others = [x for x in outcomes if not x.result.ok and (x.suppressed or x.defer_until is not None)]
+        done: set[int] = set()
+        with self.store.session() as s:
+            if oks:
+                got = set(s.execute(_PG_SENT_MINE, self._sent_params(oks, now)).scalars())
+                lost = [x for x in oks if x.message.id not in got]
+                if lost:
+                    got |= set(s.execute(_PG_SENT_LOST, self._sent_params(lost, now)).scalars())
+                archive, contacts = [], []
+                for x in oks:
+                    m = x.message
+                    if m.id in got:
+                        route = self.routes[m.channel]
+                        archive.append((m.id, m.playbook_id, m.customer_id, m.channel, route.provider,
+                                        x.result.provider_id, route.channel.recipient(m), m.content_text))
+                        contacts.append((m.customer_id, m.channel, m.playbook_id))
+                if archive:
+                    a = [list(col) for col in zip(*archive, strict=True)]
+                    c = [list(col) for col in zip(*contacts, strict=True)]
+                    s.execute(_PG_ARCHIVE, {f"a{i}": a[i] for i in range(8)} | {"now": now})
+                    s.execute(_PG_CONTACTS, {"c0": c[0], "c1": c[1], "c2": c[2], "now": now})
+                done |= got
+            if deads:
+                done |= set(s.execute(_PG_DEAD_MINE, {
+                    "ids": [x.message.id for x in deads], "ns": [x.attempts for x in deads],
+                    "errs": [(x.result.reason or "unknown")[:1000] for x in deads], "now": now,
+                    "me": self.worker_id}).scalars())
+            if others:
+                live = self._still_pending(s, [x.message.id for x in others])
+                o = outbox
+                oid = o.c.id == bindparam("oid")
+                deferred = [{"oid": x.message.id, "n": x.attempts, "err": x.result.reason, "at": x.defer_until}
+                            for x in others if x.message.id in live and not x.suppressed]
+                suppressed = [{"oid": x.message.id, "n": x.attempts, "err": x.result.reason}
+                              for x in others if x.message.id in live and x.suppressed]
+                if deferred:
+                    s.execute(update(o).where(oid).values(
+                        attempts=bindparam("n"), last_error=bindparam("err"), send_after=bindparam("at"),
+                        claimed_by=None, lease_until=None), deferred)
+                if suppressed:
+                    s.execute(update(o).where(oid).values(
+                        status="suppressed", attempts=bindparam("n"), last_error=bindparam("err"), finished_at=now,
+                        claimed_by=None, lease_until=None), suppressed)
+                    log.info("%d message(s) not sent: the customer opted out of the channel while the batch was "
+                             "in flight", len(suppressed))
+                done |= live
+        tally: list[tuple] = []
+        for x in outcomes:
+            m = x.message
+            if m.id not in done:
+                tally.append((m.channel, "skipped", x.retried, None))
+            elif x.result.ok:
+                tally.append((m.channel, "sent", x.retried, None))
+            elif x.suppressed:
+                tally.append((m.channel, "suppressed", x.retried, None))
+            elif x.defer_until is not None:
+                tally.append((m.channel, "deferred", x.retried, None))
+            else:
+                reason = (x.result.reason or "unknown")[:1000]
+                tally.append((m.channel, "dead", x.retried, reason.split(":", 1)[-1].strip()[:80]))
+        return tally
+
+    def _sent_params(self, oks: Sequence[_Outcome], now: dt.datetime) -> dict[str, Any]:
+        return {"ids": [x.message.id for x in oks], "pids": [x.result.provider_id for x in oks],
+                "ns": [x.attempts for x in oks], "now": now, "me": self.worker_id}
+
     def _write_sent(self, s: Session, now: dt.datetime, sent: list[tuple], archive: list[tuple],
                     contacts: list[tuple]) -> None:
-        """Sent rows, their archive and contact-log rows. PostgreSQL: three statements for the whole batch
-        (``unnest`` of arrays: one round trip each, not one per row); SQLite: executemany."""
+        """Sent rows, their archive and contact-log rows (SQLite: executemany; PostgreSQL: :meth:`_record_pg`)."""
         if not sent:
-            return
-        if self._pg:
-            ids, pids, ns = (list(c) for c in zip(*sent, strict=True))
-            a = [list(c) for c in zip(*archive, strict=True)]
-            c = [list(col) for col in zip(*contacts, strict=True)]
-            s.execute(_PG_SENT, {"ids": ids, "pids": pids, "ns": ns, "now": now})
-            s.execute(_PG_ARCHIVE, {"a0": a[0], "a1": a[1], "a2": a[2], "a3": a[3], "a4": a[4], "a5": a[5],
-                                    "a6": a[6], "a7": a[7], "now": now})
-            s.execute(_PG_CONTACTS, {"c0": c[0], "c1": c[1], "c2": c[2], "now": now})
             return
         o = outbox
         s.execute(update(o).where(o.c.id == bindparam("oid")).values(
@@ -764,10 +841,6 @@ class DeliveryWorker:
 
     def _write_dead(self, s: Session, now: dt.datetime, dead: list[tuple]) -> None:
         if not dead:
-            return
-        if self._pg:
-            ids, ns, errs = (list(c) for c in zip(*dead, strict=True))
-            s.execute(_PG_DEAD, {"ids": ids, "ns": ns, "errs": errs, "now": now})
             return
         o = outbox
         s.execute(update(o).where(o.c.id == bindparam("oid")).values(
@@ -813,22 +886,26 @@ class DeliveryWorker:
                 self._opted_now.add((customer_id, channel))
                 seen = max(seen, oid)
 
-    def _opted_out(self, batch: Sequence[Message]) -> set[tuple[str, str]]:
-        """The batch's (customer, channel) pairs with an opt-out: one query for the whole batch."""
+    def _opted_out(self, batch: Sequence[Message], session: Session | None = None) -> set[tuple[str, str]]:
+        """The batch's (customer, channel) pairs with an opt-out: one query for the whole batch (in
+        ``session``'s transaction when given)."""
         from panhuo.delivery.events import OptOut
 
         customers = list(dict.fromkeys(m.customer_id for m in batch))
         channels = list(dict.fromkeys(m.channel for m in batch))
-        with self.store.session() as s:
+        with contextlib.nullcontext(session) if session is not None else self.store.session() as s:
             rows = s.execute(select(OptOut.customer_id, OptOut.channel)
                              .where(OptOut.customer_id.in_(customers), OptOut.channel.in_(channels))).all()
-        return {(r[0], r[1]) for r in rows} | {(m.customer_id, m.channel) for m in batch
-                                               if (m.customer_id, m.channel) in self._opted_now}
+        return {(r[0], r[1]) for r in rows}
 
-    def _suppress_opted_out(self, batch: list[Message], tally: list[tuple]) -> list[Message]:
-        """Mark the messages whose customer opted out of their channel ``suppressed`` (one transaction);
-        returns the rest. Nothing is sent, archived or contact-logged for them."""
-        opted = self._opted_out(batch)
+    def _suppress_opted_out(self, batch: list[Message], tally: list[tuple],
+                            opted: set[tuple[str, str]] | None = None) -> list[Message]:
+        """Mark the messages whose customer opted out of their channel (``opted``, else looked up)
+        ``suppressed`` (one transaction); returns the rest. Nothing is sent, archived or contact-logged
+        for them."""
+        if opted is None:
+            opted = self._opted_out(batch)
+        opted = opted | {(m.customer_id, m.channel) for m in batch if (m.customer_id, m.channel) in self._opted_now}
         if not opted:
             return batch
         stop = [m for m in batch if (m.customer_id, m.channel) in opted]
