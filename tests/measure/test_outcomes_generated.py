@@ -81,6 +81,8 @@ def test_campaign_report_matches_a_hand_computed_ipw_estimate(generated: Workspa
     report = make_report(ws, campaign=campaign, window=20)
     (item,) = report["items"]
     assert item["kind"] == "campaign" and item["final"] and item["window_trading_days"] == 20
+    assert any("counts its messages only" in n for n in item["notes"])  # no benefit cost is made up
+    assert item["groups"][0]["cost"]["benefit_rmb"] == 0.0
     g = item["groups"][0]
     assert g["n_treated"] == int((hist["group"] == "treated").sum()) and g["n_holdout"] == int((hist["group"] == "holdout").sum())
 

@@ -380,8 +380,12 @@ def build_report(outcomes: Outcomes, *, acquisition_cost: Decimal = Decimal("100
     ``message_cost``: RMB per message by channel (panhuo.yaml ``measure.message_cost``).
     """
     prices = {ch: _fen_of(v) for ch, v in (message_cost or {}).items()}
-    return _item(outcomes, outcomes.rows, control="holdout", costs=_as_cost_table(costs), prices=prices,
+    item = _item(outcomes, outcomes.rows, control="holdout", costs=_as_cost_table(costs), prices=prices,
                  acquisition_cost=acquisition_cost, pool_by_run=outcomes.kind == "playbook")
+    if outcomes.kind == "campaign" and costs is not None:
+        item["notes"].append("contact_history records no benefit cost: the cost of a past campaign counts its "
+                             "messages only, so its ROI is an upper bound")
+    return item
 
 
 _PROGRAMME_COLS = ("run_id", "customer_id", "grp", "arm", "propensity", "closed", "days_remaining", "in_data",
