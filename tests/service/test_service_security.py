@@ -118,3 +118,30 @@ def test_served_by_uvicorn_on_loopback(ws: Workspace) -> None:
         assert c.cookies.get(COOKIE)
         assert c.delete("/api/v1/session", headers={"X-CSRF-Token": r.json()["csrf_token"]}).status_code == 204
         assert c.get("/api/v1/me").status_code == 401
+
+
+def test_no_answer_to_a_viewer_or_an_advisor_holds_personal_data_in_clear(ws: Workspace) -> None:
+    """Every GET of the role matrix, as viewer and as advisor: the generated customer's phone, name and ID number
+    never appear in clear, in JSON or CSV."""
+    from tests.service.conftest import NAME, PERSON_ID, PHONE
+    from tests.service.test_service_roles import ENDPOINTS
+
+    for user in ("view", "adv"):
+        with TestClient(create_app(ws), base_url="https://testserver") as c:
+            login(c, user)
+            for name, method, path, *_ in ENDPOINTS:
+                if method != "GET":
+                    continue
+                r = c.get(path)
+                for secret in (PHONE, NAME, PERSON_ID):
+                    assert secret not in r.text, (user, name)
+
+
+def test_script_and_sql_looking_ids_are_answered_as_json_errors(client: TestClient) -> None:
+    login(client, "view")
+    for path in [f"/api/v1/customers/{NASTY}", "/api/v1/customers/' OR '1'='1", f"/api/v1/segments/{NASTY}",
+                 f"/api/v1/benefits/{NASTY}", "/api/v1/tasks/1 OR 1=1", "/api/v1/playbooks/x/versions/1;DROP"]:
+        r = client.get(path)
+        assert r.status_code in (404, 422), (path, r.status_code)
+        assert r.headers["content-type"] == "application/json"
+        assert "<script>" not in r.headers.get("content-type", "")
