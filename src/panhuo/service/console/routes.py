@@ -234,6 +234,21 @@ def _analytics(request: Request) -> q.Analytics:
     return an  # type: ignore[no-any-return]
 
 
+def _segments(request: Request) -> list[dict[str, Any]]:
+    """The segment library (:func:`panhuo.service.views.segments`), parsed once per change of its files."""
+    ws = workspace_of(request)
+    return _analytics(request).cached(("segments",), lambda _con: views.segments(ws))  # type: ignore[no-any-return]
+
+
+def _tier_scheme(request: Request) -> Any:
+    """The workspace's tier scheme (``tiers.yaml``, else the shipped one), read once per change."""
+    from panhuo.segments.tiers import load_tiers
+
+    own = workspace_of(request).root / "tiers.yaml"
+    return _analytics(request).cached(("scheme",), lambda _con: load_tiers(own, display="tiers.yaml")
+                                      if own.exists() else load_tiers())
+
+
 def _home(who: auth.Authenticated) -> str:
     roles = set(who.user.role_names)
     return f"{PREFIX}/" if roles & set(READ_ROLES) else f"{PREFIX}/tasks"
@@ -358,17 +373,14 @@ def roi_fragment(request: Request, who: Who, s: Db) -> HTMLResponse:
 def tiers_page(request: Request, who: Who) -> HTMLResponse:
     _need(who, "read")
     from panhuo.errors import WarehouseError
-    from panhuo.segments.tiers import load_tiers
 
     ws = workspace_of(request)
-    segs = views.segments(ws)
+    segs = _segments(request)
     try:
         data = views.tiers(ws)
     except (WarehouseError, FileNotFoundError) as exc:
         return _render(request, "tiers.html", who=who, active="tiers", rows=None, missing=str(exc), segments=segs)
-    own = ws.root / "tiers.yaml"
-    scheme = load_tiers(own, display="tiers.yaml") if own.exists() else load_tiers()
-    return _render(request, "tiers.html", who=who, active="tiers", rows=cc.tier_rows(scheme, data["tiers"]),
+    return _render(request, "tiers.html", who=who, active="tiers", rows=cc.tier_rows(_tier_scheme(request), data["tiers"]),
                    as_of=data["as_of"], missing=None, segments=segs)
 
 
@@ -445,7 +457,7 @@ def _editor(request: Request, who: auth.Authenticated, *, fields: dict[str, str]
     except PanhuoError:
         catalogue = []
     try:
-        segs = views.segments(ws)
+        segs = _segments(request)
     except PanhuoError:
         segs = []
     return _render(request, "editor.html", status, who=who, active="playbooks", f=fields, yaml_text=yaml_text,
