@@ -37,12 +37,19 @@ REACTIVATED_FROM = ("sleeping", "dormant")
 
 
 class Analytics:
-    """One engine connection per app, used by one thread at a time, and results cached per warehouse state."""
+    """One engine connection per app, used by one thread at a time, and results cached per warehouse state.
+
+    The cache is checked under a short lock; a missing value is computed under a lock of its own key (two
+    requests for the same page compute it once, other pages are not held up), and only the computations
+    that use the shared connection (``uses_con``) also take the connection's lock.
+    """
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._con: BaseBackend | None = None
-        self._lock = threading.RLock()
+        self._con_lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
 
     def con(self) -> BaseBackend:
@@ -56,31 +63,43 @@ class Analytics:
         """What the cached results depend on: the files a load, ``panhuo status`` or ``panhuo tags`` rewrite."""
         wh = self.ws.warehouse_dir
         marks = []
-        for p in (wh / "CURRENT", wh / "status" / "manifest.json", wh / "tags", self.ws.root / "tiers.yaml",
-                  self.ws.root / "segments", self.ws.root / "benefits"):
+        for p in (wh / "CURRENT", wh / "status" / "manifest.json", wh / "tags", wh / "scores",
+                  self.ws.root / "tiers.yaml", self.ws.root / "segments", self.ws.root / "tags",
+                  self.ws.root / "benefits"):
             try:
                 marks.append(p.stat().st_mtime_ns)
             except OSError:
                 marks.append(None)
         return (*marks, *extra)
 
-    def cached(self, key: tuple[Any, ...], compute: Callable[[BaseBackend], Any], extra: tuple[Any, ...] = ()) -> Any:
-        """``compute(con)`` under the lock, reused while :meth:`fingerprint` (plus ``extra``) is unchanged."""
+    def _hit(self, key: tuple[Any, ...], fp: tuple[Any, ...]) -> tuple[bool, Any]:
         with self._lock:
-            fp = self.fingerprint(extra)
             hit = self._cache.get(key)
-            if hit is not None and hit[0] == fp:
-                return hit[1]
-            value = compute(self.con())
-            if len(self._cache) > 256:
-                self._cache.clear()
-            self._cache[key] = (fp, value)
-            return value
+            return (True, hit[1]) if hit is not None and hit[0] == fp else (False, None)
 
-    def run(self, compute: Callable[[BaseBackend], Any]) -> Any:
-        """``compute(con)`` under the lock, not cached (a customer's rows, a count asked once)."""
+    def cached(self, key: tuple[Any, ...], compute: Callable[[BaseBackend], Any], extra: tuple[Any, ...] = (),
+               *, uses_con: bool = True) -> Any:
+        """``compute(con)``, reused while :meth:`fingerprint` (plus ``extra``) is unchanged."""
+        fp = self.fingerprint(extra)
+        found, value = self._hit(key, fp)
+        if found:
+            return value
         with self._lock:
-            return compute(self.con())
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            found, value = self._hit(key, fp)  # computed meanwhile by another request
+            if found:
+                return value
+            if uses_con:
+                with self._con_lock:
+                    value = compute(self.con())
+            else:
+                value = compute(None)  # type: ignore[arg-type]
+            with self._lock:
+                if len(self._cache) > 256:
+                    self._cache.clear()
+                self._cache[key] = (fp, value)
+            return value
 
 
 # ---------------------------------------------------------------- 总览 dashboard
@@ -166,7 +185,7 @@ def report(an: Analytics, store_session: Session, playbook: str | None = None) -
     if not done[0]:
         return None
     return an.cached(("report", playbook), lambda _con: make_report(an.ws, playbook=playbook),  # type: ignore[no-any-return]
-                     extra=(done[0], str(done[1])))
+                     extra=(done[0], str(done[1])), uses_con=False)  # make_report opens its own connection
 
 
 # ---------------------------------------------------------------- 分层 segment explorer

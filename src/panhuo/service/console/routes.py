@@ -237,7 +237,8 @@ def _analytics(request: Request) -> q.Analytics:
 def _segments(request: Request) -> list[dict[str, Any]]:
     """The segment library (:func:`panhuo.service.views.segments`), parsed once per change of its files."""
     ws = workspace_of(request)
-    return _analytics(request).cached(("segments",), lambda _con: views.segments(ws))  # type: ignore[no-any-return]
+    return _analytics(request).cached(("segments",), lambda _con: views.segments(ws),  # type: ignore[no-any-return]
+                                      uses_con=False)
 
 
 def _tier_scheme(request: Request) -> Any:
@@ -246,7 +247,7 @@ def _tier_scheme(request: Request) -> Any:
 
     own = workspace_of(request).root / "tiers.yaml"
     return _analytics(request).cached(("scheme",), lambda _con: load_tiers(own, display="tiers.yaml")
-                                      if own.exists() else load_tiers())
+                                      if own.exists() else load_tiers(), uses_con=False)
 
 
 def _home(who: auth.Authenticated) -> str:
@@ -534,8 +535,7 @@ def preview(request: Request, who: Who, form: Form) -> HTMLResponse:
             text, source = v.yaml_text, f"{v.playbook_id} v{v.version}"
     try:
         loaded = LoadedPlaybook(spec=validate_playbook(text, source), text=text, source=source)
-        p = _analytics(request).run(lambda _con: build_preview(
-            workspace_of(request), loaded, customer_id=form.get("customer") or None, seed=7))
+        p = build_preview(workspace_of(request), loaded, customer_id=form.get("customer") or None, seed=7)
     except PlaybookError as exc:
         return _render(request, "_issues.html", who=who, issues=list(exc.issues), checked=True)
     except PanhuoError as exc:
@@ -643,7 +643,7 @@ def dry_run(request: Request, playbook_id: str, who: Who, form: Form) -> HTMLRes
     except ValueError:
         return _render(request, "_funnel.html", who=who, report=None, error=f"日期无效：{form.get('as_of')!r}")
     try:
-        report = _analytics(request).run(lambda _con: run_dry(workspace_of(request), playbook_id, day))
+        report = run_dry(workspace_of(request), playbook_id, day)  # opens its own engine and read transactions
     except PanhuoError as exc:
         return _render(request, "_funnel.html", who=who, report=None, error=str(exc))
     return _render(request, "_funnel.html", who=who, report=report, bars=cc.funnel_bars(report.funnel),
