@@ -321,3 +321,16 @@ def test_segment_explorer_counts_a_rule_by_status_and_names_a_mistake(web: TestC
     assert "logins_30x" in bad.text and "data-rule-count" not in bad.text  # the unknown tag is named
     nasty = web.get(f"{PREFIX}/fragments/rule-count", params={"rule": NASTY})
     assert "<script>alert" not in nasty.text and "<img src=x" not in nasty.text
+
+
+def test_console_login_is_throttled_like_the_api(web: TestClient) -> None:
+    for _ in range(5):
+        web.get(f"{PREFIX}/login")
+        r = web.post(f"{PREFIX}/login", data={"csrf_token": web.cookies.get("panhuo_login_csrf"), "name": "ops",
+                                              "password": "wrong-password"})
+        assert r.status_code == 401
+    web.get(f"{PREFIX}/login")
+    r = web.post(f"{PREFIX}/login", data={"csrf_token": web.cookies.get("panhuo_login_csrf"), "name": "ops",
+                                          "password": PASSWORD})
+    assert r.status_code == 429 and "15 分钟" in r.text and "panhuo_session" not in r.headers.get("set-cookie", "")
+    assert web.post("/api/v1/session", json={"name": "ops", "password": PASSWORD}).status_code == 429  # one counter
