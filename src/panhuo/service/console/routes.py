@@ -300,20 +300,21 @@ def login(request: Request, form: Form) -> Response:
     name, password = form.get("name", "").strip(), form.get("password", "")
     if not name or not password:
         return _login_page(request, 401, "请输入用户名和密码。", name)
-    failed: str | None = None
+    failed: tuple[int, str] | None = None
     with store_of(request).session() as s:
         old = request.cookies.get(COOKIE)
         try:
             new = auth.login(s, name[:64], password[:1024], ip=client_ip(request))
         except auth.Throttled:
-            failed = "登录失败次数过多，请 15 分钟后再试。"
+            minutes = int(auth.THROTTLE_WINDOW.total_seconds() // 60)
+            failed = (429, f"登录失败次数过多，请 {minutes} 分钟后再试。")
         except auth.LoginFailed:
-            failed = "用户名或密码错误。"  # the failed attempt is committed with the session
+            failed = (401, "用户名或密码错误。")  # the failed attempt is committed with the session
         else:
             if old:
                 auth.end_session(s, old)  # never keep a session id this login did not issue (fixation)
     if failed is not None:
-        return _login_page(request, 429 if "次数" in failed else 401, failed, name)
+        return _login_page(request, failed[0], failed[1], name)
     roles = set(new.user.role_names)
     target = _safe_next(form.get("next"))
     if not roles & set(READ_ROLES):
