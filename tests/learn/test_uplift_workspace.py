@@ -27,6 +27,7 @@ from panhuo.config import ConfigError, Workspace
 from panhuo.contract.ingest import ingest
 from panhuo.engines import connect
 from panhuo.generate import generate_brokerage
+from panhuo.learn.ope import OPEError
 from panhuo.learn.uplift import UpliftError, list_uplift_models
 from panhuo.measure.outcomes import MeasureError
 from tests.conftest import PANHUO
@@ -183,3 +184,51 @@ def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
                           text=True, env=env, timeout=120, check=False)
     assert done.returncode == 2
     assert "error:" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def playbook_model(ws: Workspace, trained: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two runs of a two-arm playbook (30 Sep and 16 Oct 2026), then a model trained on its assignments."""
+    from panhuo.runs.engine import run_playbook
+    from panhuo.scores.propensity_data import ensure_tags
+    from tests.runs.conftest import SHANGHAI, make_live
+
+    con = connect(ws.settings.engine, ws.tmp_dir)
+    make_live(ws, tmp_path_factory.mktemp("pb"), holdout=0.3,
+              arms="- {id: news, items: [news-daily]}\n- {id: l2, items: [level2-trial-7d]}")
+    for day in (dt.date(2026, 9, 30), dt.date(2026, 10, 16)):
+        ensure_tags(ws, con, day)
+        run_playbook(ws, "test-wake", day, now=dt.datetime.combine(day, dt.time(10), tzinfo=SHANGHAI))
+    out = _cli(ws, "uplift", "train", "--playbook", "test-wake", "--learner", "t", "--rounds", "30", "--threads", "1")
+    assert "time split: trained on contacts up to 2026-09-30" in out, out
+    return list_uplift_models(ws)[-1]
+
+
+def test_a_playbooks_assignments_train_one_model_per_arm(ws: Workspace, playbook_model: dict) -> None:
+    m = playbook_model
+    assert m["learner"] == "t" and m["arms"] == ["l2", "news"]
+    assert m["split"]["evaluate_from"] == "2026-10-16"
+    for arm in ("l2", "news"):
+        assert m["metrics"][arm]["rows"] > 100 and "qini" in m["metrics"][arm]
+    (src,) = m["sources"]
+    assert src["kind"] == "playbook" and src["id"] == "test-wake" and src["event"] == "trade"
+    assert src["global_control_left_out"] > 0  # outside the playbook's randomization
+    assert m["rows"]["control"] + m["rows"]["treated"] == src["rows"] == m["rows"]["total"]
+
+    _common.STATE._ws = None
+    result = CliRunner().invoke(app, ["--workspace", str(ws.root), "uplift", "evaluate", "--policy", "top:20",
+                                      "--playbook", "test-wake", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.output)
+    assert res["policy_arms"] == ["l2", "news"] and res["candidate"]["matched"] > 0
+    with pytest.raises(OPEError, match=r"none of its arms \(level2-trial-7d\) was used in these contacts"):
+        _cli(ws, "uplift", "evaluate", "--policy", "uplift>0", "--playbook", "test-wake", "--model", trained_version(ws))
+    with pytest.raises(OPEError, match="arm 'level2-trial-7d' was never used in these contacts"):
+        _cli(ws, "uplift", "evaluate", "--policy", "all:level2-trial-7d", "--playbook", "test-wake")
+    with pytest.raises(OPEError, match="unknown arm 'news'"):
+        _cli(ws, "uplift", "evaluate", "--policy", "all:news", "--playbook", "test-wake", "--model", trained_version(ws),
+             "--campaign", CAMPAIGN)
+
+
+def trained_version(ws: Workspace) -> str:
+    return list_uplift_models(ws)[0]["version"]  # the campaign's model: arm level2-trial-7d

@@ -107,10 +107,17 @@ def train(
     t = Table(title=f"{r.learner.upper()}-learner on the evaluation contacts (weighted by 1/propensity)")
     for col in ("arm", "rows", "avg effect", "AUUC", "AUUC random", "Qini", "gain top 20%"):
         t.add_column(col, justify="left" if col == "arm" else "right")
+    skipped = []
     for arm, m in r.metrics.items():
+        if "not_evaluated" in m:
+            t.add_row(arm, "-", "-", "-", "-", "not evaluated", "-")
+            skipped.append(f"arm {arm}: not evaluated, {m['not_evaluated']} (fitted on every contact all the same)")
+            continue
         t.add_row(arm, f"{m['rows']:,}", _f(m["ate"]), _f(m["auuc"]), _f(m["auuc_random"]), _f(m["qini"]),
                   _f(m["gain_at"]["0.2"]))
     console.print(t)
+    for line in skipped:
+        console.print(f"[yellow]{line}[/]")
     console.print("Qini > 0: the model ranks the customers who respond because of the contact first; "
                   "effects are incremental successes per customer.")
     console.print(f"model version [bold]{r.version}[/]: {r.rows:,} contacts, arms {', '.join(r.arms)}, "
@@ -205,6 +212,9 @@ def evaluate(
     console.print(t)
     console.print(f"success rate as logged: {res['logged_value']:.2%}. Values are success rates per customer "
                   "with 95% confidence intervals.")
+    if res["policy_arms"] != res["arms"]:
+        console.print(f"the policy chooses among the arms these contacts used: {', '.join(res['policy_arms'])} "
+                      f"(of the model's {', '.join(res['arms'])})")
     if res["in_sample"]:
         console.print("[yellow]note:[/] the model was trained on some of these contacts: the estimates are "
                       "optimistic; evaluate on contacts it has not seen.")
@@ -226,7 +236,7 @@ def list_models() -> None:
         w = m["training_window"]
         t.add_row(m["version"], m["learner"].upper(), ", ".join(m["arms"]), f"{m['rows']['total']:,}",
                   f"{w['first_contact']}..{w['last_contact']}", m["split"]["kind"],
-                  ", ".join(_f(v["qini"]) for v in m["metrics"].values()))
+                  ", ".join(_f(v.get("qini")) for v in m["metrics"].values()))
     console.print(t)
 
 

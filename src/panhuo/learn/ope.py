@@ -247,7 +247,9 @@ def evaluate_logged(
     """A stored uplift model's policy evaluated on the logged contacts of some campaigns and playbooks.
 
     The policy ranks the logged customers by the model's predicted uplift (features: their tags at the
-    contact date, as in training); the outcome model of the DR estimate is the model's ``mu0``/``mu1``.
+    contact date, as in training), choosing only among the model's arms these contacts used (an arm
+    never logged has no support: nothing can say what it would have done); the outcome model of the DR
+    estimate is the model's ``mu0``/``mu1``.
     Also gives the same three estimates for contacting nobody and the on-policy value of the logged
     policy (the plain mean outcome), so the candidate is read against both. ``in_sample`` is True when
     some evaluated campaign or playbook was among the model's training sources (optimistic).
@@ -262,7 +264,17 @@ def evaluate_logged(
                           progress=progress, levels=meta["category_levels"])
     if sample.feature_names != meta["features"]:
         raise OPEError(f"model {meta['version']}: its features differ from the tags of today's catalogue; train it again")
-    pred = np.column_stack([model.arms[a].predict(sample.x) for a in arms])
+    logged_arms = set(sample.arm[sample.treated])
+    usable = [a for a in arms if a in logged_arms]
+    if not usable:
+        raise OPEError(f"model {meta['version']}: none of its arms ({', '.join(arms)}) was used in these contacts "
+                       f"(they used {', '.join(sorted(logged_arms)) or 'none'}): a policy can only be evaluated on "
+                       "actions that were logged")
+    if policy.arm is not None and policy.arm not in logged_arms:
+        raise OPEError(f"policy {policy.text!r}: arm {policy.arm!r} was never used in these contacts")
+    # an arm never logged here has no support: the policy may only choose among the logged ones
+    pred = np.column_stack([model.arms[a].predict(sample.x) if a in logged_arms else np.full(sample.rows, -np.inf)
+                            for a in arms])
     unknown = len(arms)  # a logged arm the model does not know: the policy never takes it
     logged = np.array([CONTROL if not t else (arms.index(a) if a in arms else unknown)
                        for t, a in zip(sample.treated, sample.arm, strict=True)], dtype=np.int64)
@@ -286,6 +298,7 @@ def evaluate_logged(
         "sources": sample.sources,
         "rows": sample.rows,
         "in_sample": bool(trained_on & evaluated),
+        "policy_arms": usable,  # the model's arms the policy may choose here (those the contacts used)
         "logged_value": float(sample.y.mean()),
         "candidate": res(candidate),
         "contact_nobody": res(nobody),

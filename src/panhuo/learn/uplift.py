@@ -28,17 +28,22 @@ Workspace layer
 Training rows are the closed-window outcomes of past randomized contacts, read with
 :mod:`panhuo.measure.outcomes`: a warehouse campaign's ``contact_history`` rows (``--campaign``) and a
 playbook's assignments (``--playbook``; read through ``panhuo.runs.models.assignment_rows``).
-Treated rows are the treatment of their arm (a campaign's benefit, a playbook's arm), holdout and
-global control rows the control. Features are the stored tag snapshot at the **contact date** (a
+Treated rows are the treatment of their arm (a campaign's benefit, a playbook's arm), holdout rows
+the control. Global control rows are left out: that persistent group is drawn before any playbook,
+and the logged treated/holdout propensities are conditional on not being in it (mixing them in would
+double-count the control side of an IPS sum). Features are the stored tag snapshot at the **contact date** (a
 playbook run: its as-of date, the tags it selected on; a campaign row: the last trading day before the
 day it was sent, so nothing the customer did after the message leaks in), encoded like the
 reactivation propensity model (:func:`panhuo.scores.propensity_data.encode_features`, the same
 excluded tags). Tags and the status they need are computed when missing.
 
 Time split: rows are ordered by contact date; the earliest ~70% of dates train, the later ones
-evaluate (Qini/AUUC). When every contact shares one date (a single campaign sent on one day) no time
-split exists: a seeded random 70/30 split is used instead and the metadata says so
-(``split.kind = "random"``). The stored model is then refitted on every row.
+evaluate (Qini/AUUC), per arm where both parts hold at least ``MIN_ROWS`` of the arm's rows and of
+the controls (an arm missing from one part is stored with ``not_evaluated`` and the reason). When
+every contact shares one date (a single campaign sent on one day), or no arm spans the cut (arms
+change over time), no time split can evaluate anything: a seeded random 70/30 split is used instead
+and the metadata says so (``split.kind = "random"`` with the reason). The stored model is then
+refitted on every row.
 
 Storage::
 
@@ -103,7 +108,7 @@ __all__ = [
 
 FAMILY = "uplift"
 LEARNERS = ("t", "x")
-CONTROL_GROUPS = ("holdout", "global_control")
+CONTROL_GROUPS = ("holdout",)  # global control rows are outside a playbook's randomization (see build_sample)
 MIN_ROWS = 20  # rows at least per group (treated of an arm, control) in each part of the split
 EVAL_SHARE = 0.3
 META_FILE = "model.json"
@@ -300,6 +305,7 @@ class UpliftSample:
     levels: dict[str, list[str]]
     statuses: list[str]  # account statuses the contacted customers had at the feature date
     sources: list[dict[str, Any]]  # per campaign/playbook: kind, id, event, window, rows used, rows left out
+    source: np.ndarray | None = None  # object: "<kind>:<id>" of each row
 
     @property
     def rows(self) -> int:
@@ -311,7 +317,19 @@ class UpliftSample:
     def take(self, idx: np.ndarray) -> UpliftSample:
         return UpliftSample(self.customer_id[idx], self.contact_date[idx], self.feature_date[idx], self.treated[idx],
                             self.arm[idx], self.propensity[idx], self.y[idx], self.x[idx], self.feature_names,
-                            self.levels, self.statuses, self.sources)
+                            self.levels, self.statuses, self.sources,
+                            None if self.source is None else self.source[idx])
+
+    def arm_rows(self, arm: str) -> np.ndarray:
+        """The rows of one arm's comparison: its treated rows and the controls of the same campaigns/playbooks.
+
+        Randomization holds within a campaign or playbook only, so an arm is never compared with another
+        source's holdout (another date, audience and window).
+        """
+        mine = self.arm == arm
+        if self.source is None:
+            return mine | ~self.treated
+        return mine | (~self.treated & np.isin(self.source, np.unique(self.source[mine])))
 
 
 def _outcomes(ws: Workspace, con: BaseBackend, campaigns: list[str], playbooks: list[str],
@@ -365,8 +383,10 @@ def build_sample(
         keep = [i for i in range(out.rows.num_rows) if t["closed"][i] and t["in_data"][i]]
         open_rows = sum(1 for c in t["closed"] if not c)
         missing = sum(1 for c in t["in_data"] if not c)
+        gc = sum(1 for i in keep if t["grp"][i] == "global_control")
         sources.append({"kind": kind, "id": out.id, "event": out.event, "window_trading_days": out.window_days,
-                        "rows": len(keep), "open_window_rows": open_rows, "missing_customers": missing})
+                        "rows": len(keep) - gc, "open_window_rows": open_rows, "missing_customers": missing,
+                        "global_control_left_out": gc})
         if not keep and open_rows:
             left = max((r.get("days_remaining") or 0) for r in out.runs)
             raise UpliftError(f"{kind} {out.id!r}: no window is closed yet ({left} trading day(s) remain): "
@@ -376,14 +396,14 @@ def build_sample(
             fday = day if kind == "playbook" else cal.previous_trading_day(day)
             parts.append({"customer_id": t["customer_id"][i], "contact_date": day, "feature_date": fday,
                           "grp": t["grp"][i], "arm": t["arm"][i], "propensity": t["propensity"][i],
-                          "y": 1.0 if t["success"][i] else 0.0, "source": out.id})
+                          "y": 1.0 if t["success"][i] else 0.0, "source": f"{kind}:{out.id}"})
     if not parts:
         raise UpliftError("no contact with a closed window and a customer in the data: nothing to learn from")
     treated = np.array([p["grp"] == "treated" for p in parts])
     control = np.array([p["grp"] in CONTROL_GROUPS for p in parts])
     names = ", ".join(f"{s['kind']} {s['id']}" for s in sources)
     if not control.any():
-        raise UpliftError(f"{names}: no holdout or control rows: these contacts were not randomized, so who "
+        raise UpliftError(f"{names}: no holdout rows: these contacts were not randomized, so who "
                           "changed because of the contact cannot be learnt")
     if not treated.any():
         raise UpliftError(f"{names}: no treated rows: nobody was contacted")
@@ -438,17 +458,20 @@ def build_sample(
         levels=levels,
         statuses=sorted(statuses),
         sources=sources,
+        source=np.array([p["source"] for p in kept], dtype=object),
     )
 
 
-def split_sample(sample: UpliftSample, eval_share: float = EVAL_SHARE, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def split_sample(sample: UpliftSample, eval_share: float = EVAL_SHARE, seed: int = 0,
+                 random_reason: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Train/evaluation row indices: by contact date (earlier train, later evaluate), random when one date.
 
     The cut is the first contact date at which at least ``1 - eval_share`` of the rows are earlier.
+    ``random_reason``: split at random anyway, for this reason.
     """
     dates = sample.contact_date
     uniq = np.unique(dates)
-    if len(uniq) >= 2:
+    if len(uniq) >= 2 and random_reason is None:
         share = np.array([(dates < d).mean() for d in uniq])
         ok = [i for i in range(1, len(uniq)) if share[i] >= 1 - eval_share]
         cut = uniq[ok[0]] if ok else uniq[-1]
@@ -460,8 +483,8 @@ def split_sample(sample: UpliftSample, eval_share: float = EVAL_SHARE, seed: int
         rng = np.random.default_rng(seed)
         is_test = rng.random(len(dates)) < eval_share
         train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-        info = {"kind": "random", "reason": f"every contact was on {uniq[0]}: no later contacts to evaluate on",
-                "eval_share": eval_share, "seed": seed}
+        reason = random_reason or f"every contact was on {uniq[0]}: no later contacts to evaluate on"
+        info = {"kind": "random", "reason": reason, "eval_share": eval_share, "seed": seed}
     info.update({"train_rows": int(len(train)), "evaluate_rows": int(len(test))})
     return train, test, info
 
@@ -575,32 +598,40 @@ class UpliftTrainResult:
     model: UpliftModel = field(repr=False)
 
 
-def _fit_all(sample: UpliftSample, learner: str, rounds: int, seed: int, threads: int | None,
+def _fit_all(sample: UpliftSample, arms: list[str], learner: str, rounds: int, seed: int, threads: int | None,
              note: Progress, label: str, step0: int, total: int) -> dict[str, ArmModel]:
     out: dict[str, ArmModel] = {}
-    control = ~sample.treated
-    for k, arm in enumerate(sample.arms()):
+    for k, arm in enumerate(arms):
         note(f"{label}: arm {arm}", step0 + k, total)
-        rows = control | (sample.arm == arm)
+        rows = sample.arm_rows(arm)
         out[arm] = fit_arm(learner, sample.x[rows], sample.treated[rows], sample.y[rows], sample.propensity[rows],
                            arm=arm, rounds=rounds, seed=seed, threads=threads, feature_names=sample.feature_names)
     return out
 
 
-def _check_groups(sample: UpliftSample, part: str) -> None:
+def _too_few(sample: UpliftSample, arm: str) -> str | None:
+    """Why ``arm`` cannot be fitted/evaluated on ``sample`` (None: it can)."""
+    n_control = int((~sample.treated & sample.arm_rows(arm)).sum())
+    n_arm = int((sample.arm == arm).sum())
+    if n_control < MIN_ROWS or n_arm < MIN_ROWS:
+        return f"{n_arm} treated and {n_control} control row(s), at least {MIN_ROWS} of each needed"
+    return None
+
+
+def _check_groups(sample: UpliftSample, part: str = "") -> None:
+    """Enough rows to fit every arm: UpliftError naming the group that is empty or too small."""
+    what = f"the {part} contacts" if part else "the contacts"
     n_control = int((~sample.treated).sum())
     if n_control == 0:
-        raise UpliftError(f"the {part} contacts have no holdout/control row: one group is empty")
-    if n_control < MIN_ROWS:
-        raise UpliftError(f"the {part} contacts have {n_control} control row(s): too few rows, at least "
-                          f"{MIN_ROWS} needed")
-    for arm in sample.arms():
-        n = int((sample.arm == arm).sum())
-        if n < MIN_ROWS:
-            raise UpliftError(f"the {part} contacts have {n} treated row(s) of arm {arm!r}: too few rows, at "
-                              f"least {MIN_ROWS} needed")
+        raise UpliftError(f"{what} have no holdout/control row: one group is empty")
     if not sample.treated.any():
-        raise UpliftError(f"the {part} contacts have no treated row: one group is empty")
+        raise UpliftError(f"{what} have no treated row: one group is empty")
+    if n_control < MIN_ROWS:
+        raise UpliftError(f"{what} have {n_control} control row(s): too few rows, at least {MIN_ROWS} needed")
+    for arm in sample.arms():
+        why = _too_few(sample, arm)
+        if why is not None:
+            raise UpliftError(f"{what} of arm {arm!r} have {why}: too few rows")
 
 
 def train_uplift(
@@ -625,7 +656,9 @@ def train_uplift(
     Raises
     ------
     UpliftError
-        See :func:`build_sample`; and too few rows or an empty group in either part of the split.
+        See :func:`build_sample`; and too few rows or an empty group. An arm without enough rows in
+        either part of the split is stored unevaluated (``metrics[arm]["not_evaluated"]`` says why); when
+        no arm can be evaluated, the contacts are too few to train on.
     """
     if learner not in LEARNERS:
         raise UpliftError(f"unknown learner {learner!r}: one of {', '.join(LEARNERS)} (T- or X-learner)")
@@ -633,19 +666,37 @@ def train_uplift(
     note = progress or _noop
     sample = build_sample(ws, con, campaigns=campaigns, playbooks=playbooks, window_days=window_days, event=event,
                           progress=note)
+    _check_groups(sample, "")
+    arms = sample.arms()
     train_idx, eval_idx, split = split_sample(sample, seed=seed)
     train, test = sample.take(train_idx), sample.take(eval_idx)
-    _check_groups(train, "training (earlier)")
-    _check_groups(test, "evaluation (later)")
-    arms = sample.arms()
-    total = 2 * len(arms) + 1
-    first = _fit_all(train, learner, rounds, seed, threads, note, "fit on earlier contacts", 0, total)
+    # an arm is evaluated when both parts of the split hold enough of its rows and of the controls
+    # (arms change over time: an arm only in the later contacts cannot be evaluated on them)
+    why = {a: _too_few(train, a) or _too_few(test, a) for a in arms}
+    evaluable = [a for a in arms if why[a] is None]
+    if not evaluable and split["kind"] == "time":
+        reason = (f"no arm has enough contacts both before and from {split['evaluate_from']}; arms change over "
+                  "time")
+        train_idx, eval_idx, split = split_sample(sample, seed=seed, random_reason=reason)
+        train, test = sample.take(train_idx), sample.take(eval_idx)
+        why = {a: _too_few(train, a) or _too_few(test, a) for a in arms}
+        evaluable = [a for a in arms if why[a] is None]
+    total = len(evaluable) + len(arms) + 1
+    first = _fit_all(train, evaluable, learner, rounds, seed, threads, note, "fit on earlier contacts", 0, total)
     metrics: dict[str, dict[str, Any]] = {}
-    for arm, m in first.items():
-        rows = (~test.treated) | (test.arm == arm)
-        metrics[arm] = uplift_metrics(m.predict(test.x[rows]), test.treated[rows], test.y[rows],
+    for arm in arms:
+        if arm not in first:
+            where = "earlier" if _too_few(train, arm) else "later"
+            metrics[arm] = {"not_evaluated": f"the {where} contacts have {why[arm]}"}
+            continue
+        rows = test.arm_rows(arm)
+        metrics[arm] = uplift_metrics(first[arm].predict(test.x[rows]), test.treated[rows], test.y[rows],
                                       1.0 / test.propensity[rows])
-    final = _fit_all(sample, learner, rounds, seed, threads, note, "refit on every contact", len(arms), total)
+    if not evaluable:
+        raise UpliftError("too few rows to evaluate any arm: "
+                          + "; ".join(f"arm {a!r}: {metrics[a]['not_evaluated']}" for a in arms))
+    final = _fit_all(sample, arms, learner, rounds, seed, threads, note, "refit on every contact", len(evaluable),
+                     total)
     note("store", total - 1, total)
     cd = sample.contact_date
     meta = {
