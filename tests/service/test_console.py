@@ -193,7 +193,11 @@ def test_roles_and_four_eyes_on_the_console_forms(web: TestClient, cws: Workspac
     assert r.status_code == 409 and snapshot(cws) == before
     r = web.post(f"{PREFIX}/playbooks/own-work/approve", data={"csrf_token": csrf, "next": f"{PREFIX}/approvals"})
     assert r.status_code == 303 and r.headers["location"] == f"{PREFIX}/approvals"
-    assert 'data-state="approved"' in web.get(f"{PREFIX}/playbooks/own-work").text
+    page = web.get(f"{PREFIX}/playbooks/own-work").text
+    assert 'data-state="approved"' in page and "data-history" in page
+    history = page[page.index("data-history"):]
+    assert history.index("批准") < history.index("提交审批") < history.index("新建")  # newest first, with who
+    assert "cmp_ops" in history and ">cmp<" in history
 
 
 def test_editor_shows_each_issue_with_line_and_field_and_stores_nothing(web: TestClient, cws: Workspace) -> None:

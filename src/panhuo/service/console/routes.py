@@ -606,7 +606,8 @@ def playbook_detail(request: Request, playbook_id: str, who: Who, s: Db, version
     from panhuo.playbooks.lifecycle import TRANSITIONS
 
     return _render(request, "playbook.html", who=who, active="playbooks", pb=pb, v=v, diff=diff, saved=saved,
-                   actions=[a for a, (sources, _t) in TRANSITIONS.items() if pb.state in sources], runs=q.runs(s, playbook_id, limit=20),
+                   actions=[a for a, (sources, _t) in TRANSITIONS.items() if pb.state in sources],
+                   history=views.audit_entries(s, entity="playbook", entity_id=pb.id, limit=50), runs=q.runs(s, playbook_id, limit=20),
                    yaml_lines=list(enumerate(v.yaml_text.splitlines(), start=1)))
 
 
