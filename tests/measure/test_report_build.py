@@ -223,3 +223,15 @@ def test_runs_without_assignments_say_so() -> None:
     g = item["groups"][0]
     assert item["assignments"] == 0 and not item["final"]
     assert g["incremental_conversions"]["estimate"] is None and "assigned no customer" in g["not_estimable"]
+
+
+def test_a_handful_of_customers_gets_counts_not_a_confidence_interval() -> None:
+    from panhuo.measure.report import MIN_GROUP
+
+    rows = _world()
+    few = [r for r in rows if r["grp"] == "treated"] + [r for r in rows if r["grp"] == "holdout"][:3]
+    few = [{**r, "success": True} if r["grp"] == "holdout" else r for r in few]  # 3 holdout, all converted
+    g = build_report(_outcomes(few))["groups"][0]
+    assert g["n_holdout"] == 3 and g["conversions"]["holdout"] == 3
+    assert g["incremental_conversions"]["estimate"] is None and g["incremental_commission_rmb"]["estimate"] is None
+    assert f"at least {MIN_GROUP} each" in g["not_estimable"] and not g["significant"]["conversions"]

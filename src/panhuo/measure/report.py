@@ -11,7 +11,9 @@ Comparisons (``groups``): ``arm = "all", tier = "all"`` (every treated customer 
 customer), then one per arm when there are several, one per tier (treated and holdout customers of
 that tier, the tier on the as-of date), and one per arm and tier when there are several arms. A
 customer assigned in several runs counts once per run (runs are treated as independent samples).
-In the programme view (:func:`build_programme`) the "arm" is the playbook.
+A comparison with fewer than :data:`MIN_GROUP` (30) treated or control customers gets no estimate,
+only its counts and the reason: a normal-approximation CI on a handful of customers (say 3 holdout
+customers who all converted) would look precise and be wrong. In the programme view (:func:`build_programme`) the "arm" is the playbook.
 
 Assignments whose customer is not in the load's ``customers`` table have unknown outcomes: they are
 counted in ``missing_customers`` and left out, never counted as non-conversions.
@@ -44,10 +46,11 @@ import pyarrow.compute as pc
 from panhuo.measure.estimate import Estimate, Increment, increment_with_cuped
 from panhuo.measure.outcomes import Outcomes
 
-__all__ = ["FORMAT", "CHANNELS", "build_report", "build_programme", "to_markdown", "benefit_costs", "cost_table",
+__all__ = ["FORMAT", "MIN_GROUP", "CHANNELS", "build_report", "build_programme", "to_markdown", "benefit_costs", "cost_table",
            "campaign_cost_table"]
 
 FORMAT = "panhuo.report/1"
+MIN_GROUP = 30  # fewest treated and control customers a comparison needs before its CI is given
 CHANNELS = ("app_push", "sms", "wechat", "call")
 _CENT = Decimal("0.01")
 _SENT = ("sent", "tasked")  # outbox states of a message that went out (a call task costs advisor time)
@@ -226,9 +229,14 @@ def _compare(f: _Frame, tmask: np.ndarray, hmask: np.ndarray, pooled: bool,
              acquisition_cost: Decimal) -> dict[str, Any]:
     pt = (f.pooled if pooled else f.prop)[tmask]
     ph = f.prop[hmask]
-    conv = increment_with_cuped(f.y[tmask], f.y[hmask], f.x[tmask], f.x[hmask], pt, ph)
-    comm = increment_with_cuped(f.c[tmask], f.c[hmask], f.xc[tmask], f.xc[hmask], pt, ph)
     n_t, n_h = int(tmask.sum()), int(hmask.sum())
+    if 0 < n_t < MIN_GROUP or 0 < n_h < MIN_GROUP:  # the normal CI needs a sample; a handful gives a false one
+        small = Estimate.not_estimable(f"too few customers for a 95% CI ({n_t} treated, {n_h} in the control "
+                                       f"group; at least {MIN_GROUP} each)")
+        conv = comm = Increment(small, None)
+    else:
+        conv = increment_with_cuped(f.y[tmask], f.y[hmask], f.x[tmask], f.x[hmask], pt, ph)
+        comm = increment_with_cuped(f.c[tmask], f.c[hmask], f.xc[tmask], f.xc[hmask], pt, ph)
     ct, ch = int(f.y[tmask].sum()), int(f.y[hmask].sum())
     conv_h, basis = _headline(conv)
     comm_h, _ = _headline(comm)
