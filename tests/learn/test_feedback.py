@@ -148,3 +148,23 @@ def test_panhuos_own_sent_messages_are_contacts(sqlite_ws: Workspace, tmp_path: 
                        "contact_fatigue_30d": 1}
     pending = [m.customer_id for m in msgs[2:] if m.customer_id not in (c1, c2)]
     assert all(got[c]["contact_fatigue_30d"] == 0 for c in pending)  # not sent: not a contact
+
+
+def test_panhuo_feedback_prints_the_distributions(ws: Workspace) -> None:
+    from typer.testing import CliRunner
+
+    from panhuo.cli import _common
+    from panhuo.cli.main import app
+
+    _common.STATE._ws = None
+    try:
+        result = CliRunner().invoke(app, ["--workspace", str(ws.root), "feedback", "--as-of", DAY.isoformat()],
+                                    env={"COLUMNS": "200"})
+    finally:
+        _common.STATE._ws = None
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "outcome tags 结果标签 as of 2026-03-02 (6 customers)" in out
+    assert "responded_90d" in out and "2 true (33.3%)" in out
+    assert "best_channel" in out and "contact_fatigue_30d" in out and "max 3" in out
+    assert "11 contacts read" in out and ScoreStore.of(ws, FAMILY).dates() == [DAY]
