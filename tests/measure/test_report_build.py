@@ -235,3 +235,9 @@ def test_a_handful_of_customers_gets_counts_not_a_confidence_interval() -> None:
     assert g["n_holdout"] == 3 and g["conversions"]["holdout"] == 3
     assert g["incremental_conversions"]["estimate"] is None and g["incremental_commission_rmb"]["estimate"] is None
     assert f"at least {MIN_GROUP} each" in g["not_estimable"] and not g["significant"]["conversions"]
+
+
+def test_no_variation_gives_no_zero_width_interval() -> None:
+    rows = [{**r, "success": False, "trade": False, "commission_fen": 0} for r in _world()]  # nobody converts
+    g = build_report(_outcomes(rows))["groups"][0]
+    assert g["incremental_conversions"]["estimate"] is None and "no variation" in g["not_estimable"]

@@ -225,6 +225,14 @@ def _headline(inc: Increment) -> tuple[Estimate, str]:
     return inc.plain, "ipw"
 
 
+def _varied(inc: Increment) -> Increment:
+    """No variation in either group (nobody converted, say): a zero-width CI would claim certainty; none is given."""
+    if inc.plain.estimable and inc.plain.se == 0:
+        return Increment(Estimate.not_estimable("no variation in the outcome in either group (e.g. nobody "
+                                                "converted): no confidence interval can be given"), None)
+    return inc
+
+
 def _compare(f: _Frame, tmask: np.ndarray, hmask: np.ndarray, pooled: bool,
              acquisition_cost: Decimal) -> dict[str, Any]:
     pt = (f.pooled if pooled else f.prop)[tmask]
@@ -235,8 +243,8 @@ def _compare(f: _Frame, tmask: np.ndarray, hmask: np.ndarray, pooled: bool,
                                        f"group; at least {MIN_GROUP} each)")
         conv = comm = Increment(small, None)
     else:
-        conv = increment_with_cuped(f.y[tmask], f.y[hmask], f.x[tmask], f.x[hmask], pt, ph)
-        comm = increment_with_cuped(f.c[tmask], f.c[hmask], f.xc[tmask], f.xc[hmask], pt, ph)
+        conv = _varied(increment_with_cuped(f.y[tmask], f.y[hmask], f.x[tmask], f.x[hmask], pt, ph))
+        comm = _varied(increment_with_cuped(f.c[tmask], f.c[hmask], f.xc[tmask], f.xc[hmask], pt, ph))
     ct, ch = int(f.y[tmask].sum()), int(f.y[hmask].sum())
     conv_h, basis = _headline(conv)
     comm_h, _ = _headline(comm)

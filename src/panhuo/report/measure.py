@@ -27,14 +27,30 @@ KIND_ZH = {"playbook": "策略", "campaign": "历史活动", "programme": "整�
 CHANNEL_ZH = {"app_push": "App推送", "sms": "短信", "wechat": "微信", "call": "电话"}
 
 
+_REASONS_ZH = (
+    ("too few customers", "样本过少，无法给出可靠的95%置信区间（每组至少30人）"),
+    ("no holdout", "没有对照组客户，无法衡量增量"),
+    ("no treated", "没有实验组客户"),
+    ("no window is closed yet", "观察窗口均未结束，尚无结果"),
+    ("no customer of the global control group", "全局对照组中没有可衡量的客户，无法衡量整体增量"),
+    ("no variation", "两组结果均无差异（例如都无人转化），无法给出置信区间"),
+    ("the finished runs assigned no customer", "已完成的运行没有分配任何客户"),
+    ("fewer than 2 customers", "实验组或对照组不足2人"),
+)
+
+
+def _yuan(x: float) -> str:
+    return f"-¥{-x:,.2f}" if x < 0 else f"¥{x:,.2f}"
+
+
 def _money(v: float | None) -> str:
-    return "—" if v is None else f"¥{v:,.2f}"
+    return "—" if v is None else _yuan(v)
 
 
 def _ci(d: dict[str, float | None] | None, money: bool = False) -> str:
     if not d or d.get("estimate") is None:
         return "—"
-    f = (lambda x: f"¥{x:,.2f}") if money else (lambda x: f"{x:,.1f}")
+    f = _yuan if money else (lambda x: f"{x:,.1f}")
     return f"{f(d['estimate'])} [{f(d['ci_low'])}, {f(d['ci_high'])}]"
 
 
@@ -53,7 +69,9 @@ def _label(g: dict[str, Any], tier_names: dict[str, str]) -> str:
 def verdicts_zh(g: dict[str, Any], acquisition_cost: float) -> list[str]:
     """Plain Chinese sentences on one comparison (the HTML twin of :func:`panhuo.measure.report.verdicts`)."""
     if g["not_estimable"]:
-        return [f"无法估计：{g['not_estimable']}（不给出任何数字）"]
+        why = g["not_estimable"]
+        zh = next((z for key, z in _REASONS_ZH if why.startswith(key)), "")
+        return [f"无法估计：{zh or why}（不给出任何数字）" + (f" {why}" if zh else "")]
     out = []
     for what, key in (("增量转化", "conversions"), ("增量股基佣金", "commission")):
         if g["significant"][key]:
@@ -80,13 +98,21 @@ def _charts(item: dict[str, Any]) -> tuple[Forest, Forest]:
     names = item.get("tier_names", {})
     conv, comm = [], []
     for g in item["groups"]:
+        if g["arm"] != "all" and g["tier"] != "all":
+            continue  # arm x tier rows are in the table; the charts keep to arms and tiers
         basis = "_cuped" if g.get("estimator") == "cuped" and g.get("incremental_conversions_cuped") else ""
         c = g.get(f"incremental_conversions{basis}") or {}
         m = g.get(f"incremental_commission_rmb{basis}") or {}
         label = _label(g, names)
         conv.append((label, c.get("estimate"), c.get("ci_low"), c.get("ci_high"), g["significant"]["conversions"]))
         comm.append((label, m.get("estimate"), m.get("ci_low"), m.get("ci_high"), g["significant"]["commission"]))
-    return forest(conv), forest(comm, fmt="{:,.0f}")
+    left = min(340.0, max(120.0, 12.0 * max((_units(lab) for lab, *_ in conv), default=10) + 16))
+    return forest(conv, left=left, width=left + 480), forest(comm, left=left, width=left + 480, fmt="{:,.0f}")
+
+
+def _units(label: str) -> float:
+    """Width of a label in 12px-font ems: a CJK character is one, other characters about 0.6."""
+    return sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in label)
 
 
 def render_report(report: dict[str, Any]) -> str:
