@@ -233,6 +233,7 @@ def test_save_preview_submit_approve_dry_run_and_report_pages(web: TestClient, c
     csrf = login(web, "ops")
     r = web.post(f"{PREFIX}/playbooks/console-wake/dry-run/funnel", data={"csrf_token": csrf, "as_of": str(AS_OF)})
     assert r.status_code == 200 and "data-funnel" in r.text and "候选客户" in r.text, r.text[:500]
+    assert "经授权同意" in r.text and "经适当性" in r.text and ">after " not in r.text  # stages in Chinese
     report = web.get(f"{PREFIX}/reports")
     assert report.status_code == 200 and "报告" in report.text
 

@@ -16,10 +16,24 @@ from panhuo.service.console.queries import Reactivation, rmb
 from panhuo.status.rules import STATUS_ZH, STATUSES
 from panhuo.status.summary import StatusSummary
 
-__all__ = ["COLORS", "CiBar", "funnel_bars", "reactivation_columns", "report_view", "roi_rows", "status_bars",
+__all__ = ["COLORS", "STAGE_ZH", "CiBar", "funnel_bars", "stage_zh", "reactivation_columns", "report_view", "roi_rows", "status_bars",
            "tier_rows", "trend"]
 
 FUNNEL_ZH = {"candidates": "候选客户", "holdout": "对照组", "sends": "发送"}
+#: the guardrails and late stages of a run's funnel (``after <name>``), as the console labels them
+STAGE_ZH = {"global_control": "全局对照组", "reentry": "重复进入", "consent": "授权同意", "pipl": "拒绝个性化",
+            "dormant": "休眠户仅激活", "suitability": "适当性", "frequency": "频次上限", "send_window": "发送窗口",
+            "one_per_run": "每次一条", "content": "文案审查", "benefit": "权益库存与预算"}
+
+
+def stage_zh(stage: str) -> str:
+    """``after consent`` -> ``经授权同意``; known stage names in Chinese, others as they are."""
+    if stage in FUNNEL_ZH:
+        return FUNNEL_ZH[stage]
+    if stage.startswith("after "):
+        name = stage[len("after "):]
+        return f"经{STAGE_ZH.get(name, name)}"
+    return stage
 
 
 def status_bars(s: StatusSummary) -> list[Bar]:
@@ -46,7 +60,7 @@ def reactivation_columns(rows: list[Reactivation]) -> dict[str, Any]:
 def funnel_bars(stages: list[tuple[str, int]]) -> list[Bar]:
     """A run's funnel: one bar per stage, share of the candidates."""
     total = stages[0][1] if stages else 0
-    return bars([(FUNNEL_ZH.get(k, k), k, n, "#1565c0" if k in ("candidates", "sends") else "#90a4ae")
+    return bars([(stage_zh(k), k, n, "#1565c0" if k in ("candidates", "sends") else "#90a4ae")
                  for k, n in stages], total, 380.0)
 
 
