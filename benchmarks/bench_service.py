@@ -3,7 +3,7 @@
 Runnable alone::
 
     .venv/bin/python benchmarks/bench_service.py --customers 1000000 [--clients 50] [--duration 60]
-        [--max-requests 200000] [--outbox 100000] [--no-record] [--note "..."]
+        [--max-requests 200000] [--outbox 100000] [--workers 1] [--no-record] [--note "..."]
 
 Set-up (not timed; cached in ``benchmarks/data/service-<customers>-<seed>/``, git-ignored): the synthetic
 brokerage of ``benchmarks/run.py`` (``ensure_data``), ingested into a workspace, account status with its
@@ -11,7 +11,7 @@ brokerage of ``benchmarks/run.py`` (``ensure_data``), ingested into a workspace,
 whose ``--outbox`` messages (outbox and contact_log rows, a third of them with receipts) stand for the
 campaigns a brokerage has sent, so the customer view reads a store that is not empty.
 
-Then ``panhuo serve`` runs as its own process on 127.0.0.1 and a bounded load generator in this process
+Then ``panhuo serve`` (``--workers`` uvicorn processes) runs on 127.0.0.1 and a bounded load generator in this process
 (``--clients`` asyncio workers over one pooled httpx client, no think time: a closed loop) sends read
 requests until ``--duration`` seconds or ``--max-requests`` requests, whichever comes first. The mix,
 one request each in turn per worker: a customer (random id of the N), a segment count (one of the
@@ -177,13 +177,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(ws_root: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(ws_root: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     port = _free_port()
     log = open(Path(ws_root) / "serve.log", "wb")  # noqa: SIM115  (kept open for the process's life)
     proc = subprocess.Popen([sys.executable, "-c", "from panhuo.cli.main import main; main()", "--workspace", ws_root,
-                             "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+                             "serve", "--port", str(port), "--workers", str(workers)], stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/api/v1"
     deadline = time.monotonic() + 60
     while True:
@@ -270,8 +270,9 @@ def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], elapsed: floa
              machine: dict[str, str], met: bool) -> str:
     lines = [f"## Service API read endpoints, {args.customers:,} customers\n",
              f"- command: `.venv/bin/python benchmarks/bench_service.py --customers {args.customers} --clients "
-             f"{args.clients} --duration {args.duration:g} --max-requests {args.max_requests} --outbox {args.outbox}`",
-             f"- `panhuo serve` (one uvicorn process) on 127.0.0.1; {args.clients} concurrent clients, closed loop, "
+             f"{args.clients} --duration {args.duration:g} --max-requests {args.max_requests} --outbox {args.outbox} "
+             f"--workers {args.workers}`",
+             f"- `panhuo serve --workers {args.workers}` on 127.0.0.1; {args.clients} concurrent clients, closed loop, "
              f"no think time; {elapsed:.1f} s timed after a warm-up (segment counts and tiers cached)",
              f"- machine: {machine['cpu']}, {machine['nproc']} CPUs, {machine['memory']}; load average before "
              f"{load}, after {load_after} (a shared machine: other work ran at the same time)",
@@ -297,13 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of timed load (upper bound)")
     p.add_argument("--max-requests", type=int, default=200_000, help="requests of timed load (upper bound)")
     p.add_argument("--outbox", type=int, default=100_000, help="past messages in the store")
+    p.add_argument("--workers", type=int, default=1, help="panhuo serve --workers N")
     p.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--note", default="")
     args = p.parse_args(argv)
 
     ctx = prepare(args.customers, args.seed, args.outbox)
     load = _load()
-    proc, base = start_server(ctx["workspace"])
+    proc, base = start_server(ctx["workspace"], args.workers)
     try:
         lat, errors, elapsed = asyncio.run(_load_phase(base, ctx["key"], ctx["ids"], args.clients, args.duration,
                                                        args.max_requests, args.seed))

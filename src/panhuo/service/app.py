@@ -39,7 +39,10 @@ from panhuo.store.errors import AccessDenied, StoreError
 if TYPE_CHECKING:
     from panhuo.config import Workspace
 
-__all__ = ["API", "COOKIE", "CSRF_HEADER", "READ_ROLES", "create_app"]
+__all__ = ["API", "COOKIE", "CSRF_HEADER", "ENV_INSECURE", "ENV_WORKSPACE", "READ_ROLES", "app_from_env", "create_app"]
+
+ENV_WORKSPACE = "PANHUO_SERVE_WORKSPACE"  # set by 'panhuo serve --workers N' for its worker processes
+ENV_INSECURE = "PANHUO_SERVE_INSECURE_COOKIES"
 
 
 def _err(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -102,3 +105,14 @@ def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
     app.include_router(__import__("panhuo.service.console", fromlist=["router"]).router)  # the web console
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of the workspace named in ``PANHUO_SERVE_WORKSPACE``: the factory each worker process of
+    ``panhuo serve --workers N`` calls."""
+    import os
+
+    from panhuo.config import Workspace
+
+    return create_app(Workspace.open(os.environ[ENV_WORKSPACE], create=False),
+                      cookie_secure=not os.environ.get(ENV_INSECURE))

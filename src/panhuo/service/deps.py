@@ -19,13 +19,16 @@ They find the workspace and the store on ``request.app.state`` (set by
   CSRF token in ``X-CSRF-Token``; an API key must have the ``write`` scope. AccessDenied (403) otherwise.
 - :func:`requires`: a dependency demanding one of the given roles (403 before anything is read or written).
 
+The role and CSRF checks only look at the authenticated user in memory, so they are ``async`` and run on the
+event loop; :func:`authenticated` reads the store and runs in the thread pool.
+
 Errors raised here and by the store map to statuses in :func:`panhuo.service.app.create_app`:
 :class:`Unauthenticated` 401, ``AccessDenied`` 403, :class:`NotFound` 404.
 """
 
 # No "from __future__ import annotations": FastAPI must see the Annotated dependency aliases as objects.
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
@@ -100,8 +103,12 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def read_db(request: Request) -> Iterator[Session]:
-    """A read-only session (no writer lock on SQLite); rolled back after the request."""
+async def read_db(request: Request) -> AsyncIterator[Session]:
+    """A read-only session (no writer lock on SQLite); rolled back after the request.
+
+    Asynchronous on purpose: the session connects lazily, on the handler's first query in the handler's own
+    thread, so opening it costs no trip through the thread pool, and ending it (the rollback of a read) is
+    instantaneous."""
     with store_of(request).read_session() as s:
         yield s
 
@@ -144,13 +151,13 @@ def authenticated(
 Who = Annotated[auth.Authenticated, Depends(authenticated)]
 
 
-def reader(who: Who) -> auth.Authenticated:
+async def reader(who: Who) -> auth.Authenticated:
     """An authenticated user with a reading role (viewer, operator, compliance, admin)."""
     require_role(who.user, *READ_ROLES, action="reading")
     return who
 
 
-def writer(who: Who, x_csrf_token: Annotated[str | None, Header()] = None) -> auth.Authenticated:
+async def writer(who: Who, x_csrf_token: Annotated[str | None, Header()] = None) -> auth.Authenticated:
     """An authenticated user allowed to change things: the session's CSRF token, or a write-scope API key."""
     if who.via == "session" and not who.csrf_ok(x_csrf_token):
         raise AccessDenied(f"missing or wrong {CSRF_HEADER} header (the token from the login answer)")
@@ -169,12 +176,12 @@ def requires(*roles: str, action: str, write: bool = False) -> Any:
         def x(who: Approver) -> ...
     """
     if write:
-        def dep_w(who: Annotated[auth.Authenticated, Depends(writer)]) -> auth.Authenticated:
+        async def dep_w(who: Annotated[auth.Authenticated, Depends(writer)]) -> auth.Authenticated:
             require_role(who.user, *roles, action=action)
             return who
         return Annotated[auth.Authenticated, Depends(dep_w)]
 
-    def dep(who: Who) -> auth.Authenticated:
+    async def dep(who: Who) -> auth.Authenticated:
         require_role(who.user, *roles, action=action)
         return who
     return Annotated[auth.Authenticated, Depends(dep)]

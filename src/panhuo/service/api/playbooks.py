@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from panhuo.errors import LifecycleError
 from panhuo.playbooks import repository as repo
 from panhuo.service import auth
-from panhuo.service.deps import API, MAX_ID, Db, NotFound, Reader, RowId, Writer, requires, workspace_of
+from panhuo.service.deps import API, MAX_ID, Db, NotFound, ReadDb, Reader, RowId, Writer, requires, workspace_of
 from panhuo.service.schemas import (
     ApproveIn,
     DiffOut,
@@ -52,13 +52,13 @@ def _detail(s: Session, playbook_id: str) -> dict[str, Any]:
 
 
 @router.get("/playbooks", response_model=list[PlaybookOut], responses=errors())
-def list_playbooks(_who: Reader, s: Db, state: str | None = None) -> list[dict[str, Any]]:
+def list_playbooks(_who: Reader, s: ReadDb, state: str | None = None) -> list[dict[str, Any]]:
     """Every playbook with its state and versions in review and live (optionally only one state)."""
     return [playbook_out(pb) for pb in repo.list_playbooks(s, state=state)]
 
 
 @router.get("/playbooks/{playbook_id}", response_model=PlaybookDetailOut, responses=errors(404))
-def get_playbook(playbook_id: str, _who: Reader, s: Db) -> dict[str, Any]:
+def get_playbook(playbook_id: str, _who: Reader, s: ReadDb) -> dict[str, Any]:
     """One playbook with every version (author, time, hash and YAML text)."""
     return _detail(s, playbook_id)
 
@@ -112,7 +112,7 @@ def reject(playbook_id: str, body: RejectIn, who: Writer, s: Db) -> dict[str, An
 
 
 @router.get("/playbooks/{playbook_id}/versions/{version}", response_model=VersionOut, responses=errors(404))
-def get_version(playbook_id: str, version: RowId, _who: Reader, s: Db) -> dict[str, Any]:
+def get_version(playbook_id: str, version: RowId, _who: Reader, s: ReadDb) -> dict[str, Any]:
     """One version: author, time, content hash, source and YAML text."""
     get_playbook_or_404(s, playbook_id)
     try:
@@ -123,7 +123,7 @@ def get_version(playbook_id: str, version: RowId, _who: Reader, s: Db) -> dict[s
 
 
 @router.get("/playbooks/{playbook_id}/diff", response_model=DiffOut, responses=errors(404))
-def diff(playbook_id: str, _who: Reader, s: Db,
+def diff(playbook_id: str, _who: Reader, s: ReadDb,
          from_version: int = Query(ge=1, le=MAX_ID, description="the older version"),
          to_version: int = Query(ge=1, le=MAX_ID, description="the newer version")) -> dict[str, Any]:
     """The unified diff between two versions' YAML (what compliance reviews in the approval queue)."""
@@ -154,7 +154,7 @@ def retire(playbook_id: str, who: Writer, s: Db, body: ReasonIn | None = None) -
 
 
 @router.get("/playbooks/{playbook_id}/preview", response_model=PreviewOut, responses=errors(400, 404, 409))
-def preview(playbook_id: str, request: Request, _who: Reader, s: Db,
+def preview(playbook_id: str, request: Request, _who: Reader, s: ReadDb,
             customer_id: str = Query(min_length=1, max_length=64, description="whose data fills the templates"),
             version: int | None = Query(default=None, ge=1, le=MAX_ID, description="default: the current version"),
             as_of: dt.date | None = None) -> dict[str, Any]:
@@ -185,7 +185,7 @@ DryRunner = requires("operator", "compliance", "admin", action="a dry run")
 
 
 @router.get("/playbooks/{playbook_id}/dry-run", response_model=DryRunOut, responses=errors(400, 404, 409))
-def dry_run(playbook_id: str, request: Request, _who: DryRunner, s: Db, as_of: dt.date | None = None) -> dict[str, Any]:
+def dry_run(playbook_id: str, request: Request, _who: DryRunner, s: ReadDb, as_of: dt.date | None = None) -> dict[str, Any]:
     """The funnel a run would produce on ``as_of`` (default: today, Asia/Shanghai) with the live version, else the
     latest: candidates, after each guardrail, holdout, sends, and refusals by reason. Nothing is written."""
     from panhuo.runs.engine import dry_run as engine_dry_run

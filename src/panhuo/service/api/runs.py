@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from panhuo.service.deps import API, Db, NotFound, Reader, RowId
+from panhuo.service.deps import API, NotFound, ReadDb, Reader, RowId
 from panhuo.service.schemas import RunDetailOut, RunOut, errors
 
 __all__ = ["router", "run_out"]
@@ -18,7 +18,7 @@ def run_out(r: Any) -> dict[str, Any]:
 
 
 @router.get("/runs", response_model=list[RunOut], responses=errors())
-def list_runs(_who: Reader, s: Db, playbook_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_runs(_who: Reader, s: ReadDb, playbook_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Runs, newest first (optionally of one playbook; at most ``limit``, 1-1000)."""
     from panhuo.runs.models import Run
 
@@ -29,7 +29,7 @@ def list_runs(_who: Reader, s: Db, playbook_id: str | None = None, limit: int = 
 
 
 @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=errors(404))
-def get_run(run_id: RowId, _who: Reader, s: Db) -> dict[str, Any]:
+def get_run(run_id: RowId, _who: Reader, s: ReadDb) -> dict[str, Any]:
     """One run with its funnel (candidates, after each guardrail, holdout, sends)."""
     from panhuo.runs.models import Run
 
