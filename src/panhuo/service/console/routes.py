@@ -77,6 +77,7 @@ NAV: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 STATE_ZH = {"draft": "草稿", "in_review": "待审批", "approved": "已批准", "live": "运行中", "paused": "已暂停",
             "retired": "已退役", "running": "运行中", "done": "完成", "failed": "失败"}
+CHANNEL_ZH = {"app_push": "APP 推送", "sms": "短信", "wechat": "微信", "call": "投顾电话"}
 ROLE_ZH = {"viewer": "只读", "operator": "运营", "compliance": "合规", "advisor": "投顾", "admin": "管理员"}
 STATIC = {"htmx-2.0.11.min.js": "text/javascript", "console.js": "text/javascript", "console.css": "text/css"}
 SECURITY_HEADERS = {
@@ -104,6 +105,7 @@ _env.filters["pct"] = lambda x, d=1: "—" if x is None else f"{x * 100:.{d}f}%"
 _env.filters["num"] = lambda x: "—" if x is None else f"{x:,}"
 _env.filters["rmb"] = q.rmb
 _env.filters["fen"] = q.money
+_env.filters["ch"] = lambda c: CHANNEL_ZH.get(c, c) if c else ""
 _env.filters["dt"] = lambda x: "" if x is None else (x.strftime("%Y-%m-%d %H:%M") if isinstance(x, dt.datetime)
                                                       else str(x))
 
