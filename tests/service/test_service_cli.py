@@ -1,4 +1,5 @@
-"""``panhuo serve`` as a real process on loopback: it serves the API of the workspace until stopped."""
+"""``panhuo serve`` as a real process on loopback (one process, and two uvicorn workers): it serves the API of the
+workspace until stopped."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from panhuo.config import Workspace
 from tests.service.conftest import PASSWORD
@@ -23,11 +25,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_panhuo_serve_answers_on_loopback_and_stops_on_sigint(ws: Workspace) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_panhuo_serve_answers_on_loopback_and_stops_on_sigint(ws: Workspace, workers: int) -> None:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from panhuo.cli.main import main; main()", "--workspace", str(ws.root), "serve",
-         "--port", str(port), "--insecure-cookies"],
+         "--port", str(port), "--insecure-cookies", "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
     try:
         base = f"http://127.0.0.1:{port}/api/v1"
