@@ -56,13 +56,14 @@ def test_operator_writes_compliance_approves_and_dry_runs_in_chromium(server: st
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(30_000)  # generous: the full suite runs this on a busy machine
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
         page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
                 if msg.type == "error" and "status of" not in msg.text else None)
         page.on("response", lambda r: problems.append(f"{r.status} {r.request.method} {r.url}")
                 if r.status >= 404 else None)
         expect = sync_api.expect
+        expect.set_options(timeout=30_000)
 
         def log_in(name: str) -> None:
             page.goto(f"{server}/")
