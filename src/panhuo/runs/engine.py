@@ -844,15 +844,20 @@ class _Totals:
 
 class _Pipe:
     """Batches written by a second thread while the next ones are planned and built (PostgreSQL: the
-    server inserts batch k while Python builds batch k+1); in order, one transaction each."""
+    server inserts batch k while Python builds batch k+1); in order, one transaction each.
 
-    def __init__(self, write: Callable[[_Batch], int], progress: Callable[[int], None], threaded: bool) -> None:
+    Up to ``depth`` built batches wait for the writer: the engine passes a chunk's worth, so the first
+    chunk's batches are all handed over before the query of the remaining candidates runs, and the
+    writer has them to write meanwhile."""
+
+    def __init__(self, write: Callable[[_Batch], int], progress: Callable[[int], None], threaded: bool,
+                 depth: int = 2) -> None:
         self.write, self.progress = write, progress
         self.written = 0
         self.err: BaseException | None = None
         self.thread: threading.Thread | None = None
         if threaded:
-            self.q: queue.Queue[tuple[int, _Batch] | None] = queue.Queue(maxsize=2)
+            self.q: queue.Queue[tuple[int, _Batch] | None] = queue.Queue(maxsize=max(1, depth))
             self.thread = threading.Thread(target=self._loop, name="panhuo-run-writer", daemon=True)
             self.thread.start()
 
@@ -923,7 +928,7 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
         totals.add(q.plan(lo, min(lo + chunk, done)))
     writer = _Writer(store, run.id, q, benefits, created, fresh=decided == 0)
     pipe = _Pipe(writer.write, (lambda hi: progress(hi, n)) if progress else (lambda hi: None),
-                 threaded=writer.pg)
+                 threaded=writer.pg, depth=chunk // size)
     if progress:
         progress(done, n)
     last: str | None = ids[done - 1].as_py() if done else None
