@@ -122,8 +122,9 @@ def test_login_form_logout_and_their_csrf(web: TestClient, cws: Workspace) -> No
     assert r.status_code == 403 and "panhuo_session" not in r.headers.get("set-cookie", "")
     web.get(f"{PREFIX}/login")
     r = web.post(f"{PREFIX}/login", data={"csrf_token": web.cookies.get("panhuo_login_csrf"), "name": "ops",
-                                          "password": "wrong-password"})
+                                          "password": "wrong-password", "next": f"{PREFIX}/approvals"})
     assert r.status_code == 401 and "用户名或密码错误" in r.text
+    assert 'name="next" value="/console/approvals"' in r.text  # the page asked for is kept for the next try
     login(web, "view")
     planted = web.cookies.get("panhuo_session")
     csrf = _form_login(web, "ops")

@@ -278,10 +278,12 @@ def static(name: str) -> Response:
                         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
-def _login_page(request: Request, status: int = 200, error: str | None = None, name: str = "") -> HTMLResponse:
+def _login_page(request: Request, status: int = 200, error: str | None = None, name: str = "",
+                next_page: str | None = None) -> HTMLResponse:
+    """The login form with a fresh login token (cookie + hidden field); ``next_page`` (else ``?next=``) kept."""
     token = secrets.token_urlsafe(24)
     resp = _render(request, "login.html", status, who=None, active=None, login_csrf=token, error=error, name=name,
-                   next=_safe_next(request.query_params.get("next")))
+                   next=_safe_next(next_page or request.query_params.get("next")))
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=1800, path=PREFIX, httponly=True, samesite="strict",
                     secure=bool(getattr(request.app.state, "cookie_secure", True)))
     return resp
@@ -298,10 +300,10 @@ def login(request: Request, form: Form) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
     given = form.get("csrf_token")
     if not cookie or not given or not secrets.compare_digest(cookie, given):
-        return _login_page(request, 403, "登录表单已过期或缺少校验令牌，请重新登录。")
+        return _login_page(request, 403, "登录表单已过期或缺少校验令牌，请重新登录。", next_page=form.get("next"))
     name, password = form.get("name", "").strip(), form.get("password", "")
     if not name or not password:
-        return _login_page(request, 401, "请输入用户名和密码。", name)
+        return _login_page(request, 401, "请输入用户名和密码。", name, form.get("next"))
     failed: tuple[int, str] | None = None
     with store_of(request).session() as s:
         old = request.cookies.get(COOKIE)
@@ -316,7 +318,7 @@ def login(request: Request, form: Form) -> Response:
             if old:
                 auth.end_session(s, old)  # never keep a session id this login did not issue (fixation)
     if failed is not None:
-        return _login_page(request, failed[0], failed[1], name)
+        return _login_page(request, failed[0], failed[1], name, form.get("next"))
     roles = set(new.user.role_names)
     target = _safe_next(form.get("next"))
     if not roles & set(READ_ROLES):
