@@ -1,4 +1,5 @@
-"""Migration 0007 (assignments folded into the decisions) up and down on SQLite and PostgreSQL, with data.
+"""Migration 0007 (assignments folded into the decisions, a redundant outbox index dropped) up and down on
+SQLite and PostgreSQL, with data.
 
 A run written under 0006 (decisions and a separate assignments table) reads the same through
 ``assignment_rows`` after the upgrade, and the same assignments table comes back on the downgrade. An
@@ -74,6 +75,8 @@ def test_0007_folds_the_assignments_into_the_decisions_and_back(store_url: str) 
         assert "assignments" not in _tables(engine)
         assert _columns(engine, "decisions")[-4:] == ["grp", "arm", "propensity", "seed"]
         assert not inspect(engine).get_foreign_keys("decisions")
+        outbox_ix = {ix["name"] for ix in inspect(engine).get_indexes("outbox")}
+        assert "ix_outbox_due" in outbox_ix and "ix_outbox_status" not in outbox_ix  # its prefix serves status
         with engine.connect() as c:
             assert [tuple(r) for r in c.execute(assignment_rows([run_id]))] == expected
             # the decisions themselves are unchanged; a decision without an assignment carries none
@@ -90,6 +93,7 @@ def test_0007_folds_the_assignments_into_the_decisions_and_back(store_url: str) 
         assert "assignments" in _tables(engine)
         assert _columns(engine, "decisions") == ["run_id", "customer_id", "guardrail", "outcome", "reason"]
         assert [fk["name"] for fk in inspect(engine).get_foreign_keys("decisions")] == ["fk_decisions_run_id_runs"]
+        assert "ix_outbox_status" in {ix["name"] for ix in inspect(engine).get_indexes("outbox")}
         with engine.connect() as c:
             assert [tuple(r) for r in c.execute(text(
                 "SELECT run_id, customer_id, grp, arm, propensity, seed FROM assignments "

@@ -136,13 +136,15 @@ def assignment_rows(run_ids: list[int]) -> Select[Any]:
 
 
 class OutboxMessage(Base):
-    """One message to deliver (transactional outbox); ``idempotency_key`` = sha256(playbook, customer, run key)."""
+    """One message to deliver (transactional outbox); ``idempotency_key`` = sha256(playbook, customer, run key).
+
+    Reads by status use ``ix_outbox_due`` (status, send_after); a status-only index was dropped in 0007.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
         Index("ix_outbox_run_id", "run_id"),
-        Index("ix_outbox_status", "status"),
         Index("ix_outbox_due", "status", "send_after"),
         Index("ix_outbox_provider_id", "provider_id"),
     )

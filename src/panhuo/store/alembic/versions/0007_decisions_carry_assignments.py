@@ -9,8 +9,11 @@ never deleted). Every ``assignments`` row is copied onto its decision, then the 
 decisions that carry an assignment. An assignment without a decision cannot be folded: the upgrade
 then stops with an error naming it, and nothing is changed.
 
+``outbox`` loses ``ix_outbox_status``: ``ix_outbox_due`` (status, send_after) starts with the same
+column and serves every read by status, and each message written paid for both.
+
 Downgrade: ``assignments`` is recreated from the decisions that carry an assignment, the columns and
-their CHECKs are dropped and the foreign key is restored.
+their CHECKs are dropped, the foreign key and ``ix_outbox_status`` are restored.
 
 Revision ID: 0007
 Revises: 0006
@@ -60,9 +63,11 @@ def upgrade() -> None:
         "UPDATE decisions SET grp = a.grp, arm = a.arm, propensity = a.propensity, seed = a.seed "
         "FROM assignments a WHERE a.run_id = decisions.run_id AND a.customer_id = decisions.customer_id"))
     op.drop_table("assignments")
+    op.drop_index("ix_outbox_status", table_name="outbox")
 
 
 def downgrade() -> None:
+    op.create_index("ix_outbox_status", "outbox", ["status"])
     op.create_table(
         "assignments",
         sa.Column("run_id", sa.Integer, nullable=False),
