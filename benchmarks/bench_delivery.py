@@ -308,7 +308,8 @@ def _mib(b: int | None) -> str:
 
 def markdown(args: argparse.Namespace, ctx: dict[str, Any], res: dict[str, dict[str, Any]], load: str,
              load_after: str, mach: dict[str, str], checks: list[tuple[str, str, str, bool]]) -> str:
-    workers = f" --workers {args.workers}" if args.workers > 1 else ""
+    workers = (f" --workers {args.workers}" if args.workers > 1 else "") + \
+        (f" --batch {args.batch}" if args.batch else "") + (f" --concurrency {args.concurrency}" if args.concurrency else "")
     lines = [f"## Delivery, {args.messages:,} messages", "",
              (f"Recorded {dt.datetime.now().isoformat(timespec='seconds')} with `.venv/bin/python "
               f"benchmarks/bench_delivery.py --messages {args.messages} --store {args.store}{workers}` "
