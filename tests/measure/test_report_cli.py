@@ -84,3 +84,38 @@ def test_report_open_window_and_errors(ran_ws: Workspace, tmp_path: Path) -> Non
     assert none.returncode == 2 and "no playbook has a finished run" in none.stderr
     unknown = _panhuo(ran_ws, "--campaign", "nope")
     assert unknown.returncode == 2 and "contact_history" in unknown.stderr
+
+
+def test_cost_table_reads_ledger_and_sent_messages(ran_ws: Workspace) -> None:
+    """Benefits from the ledger, messages that went out (sent, or call tasks) by channel; pending ones cost nothing."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import insert, select, update
+
+    from panhuo.benefits.models import IssuedBenefit
+    from panhuo.measure.report import benefit_costs, cost_table
+    from panhuo.runs.models import OutboxMessage
+    from panhuo.store import open_store
+
+    store = open_store(ran_ws)
+    try:
+        with store.session() as s:
+            msgs = s.execute(select(OutboxMessage.id, OutboxMessage.run_id, OutboxMessage.customer_id,
+                                    OutboxMessage.channel).order_by(OutboxMessage.id)).all()
+            assert len(msgs) >= 3
+            s.execute(update(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in msgs[:2]])).values(status="sent"))
+            at = dt.datetime(2026, 1, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+            s.execute(insert(IssuedBenefit), [{"run_id": msgs[0].run_id, "customer_id": msgs[0].customer_id,
+                                               "benefit_id": "b1", "unit_cost_fen": 800, "issued_at": at},
+                                              {"run_id": msgs[0].run_id, "customer_id": msgs[0].customer_id,
+                                               "benefit_id": "b2", "unit_cost_fen": 150, "issued_at": at}])
+    finally:
+        store.dispose()
+    t = cost_table(ran_ws, [msgs[0].run_id])
+    got = {r["customer_id"]: r for r in t.to_pylist()}
+    assert set(got) == {msgs[0].customer_id, msgs[1].customer_id}  # the pending third message costs nothing
+    assert got[msgs[0].customer_id]["benefit_fen"] == 950
+    assert got[msgs[0].customer_id][f"msg_{msgs[0].channel}"] == 1 and got[msgs[1].customer_id]["benefit_fen"] == 0
+    assert benefit_costs(ran_ws, [msgs[0].run_id]) == {(msgs[0].run_id, msgs[0].customer_id): 950}
+    assert cost_table(ran_ws, []).num_rows == 0

@@ -427,14 +427,16 @@ def _with_success(t: pa.Table, event: str) -> pa.Table:
 
 def _run_summaries(t: pa.Table, windows: dict[dt.date, Window], keyed: dict[int, dt.date]) -> list[dict[str, Any]]:
     """One line per (run, as-of date): the window, whether it is closed, how many assignments (set-based)."""
-    g = (t.select(["run_id", "as_of", "closed", "days_remaining"])
-         .group_by(["run_id", "as_of", "closed", "days_remaining"]).aggregate([("run_id", "count")]))
+    run = t.column("run_id").to_numpy(zero_copy_only=False).astype(np.int64)
+    day = t.column("as_of").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    _, first, count = np.unique(run * 1_000_000 + day, return_index=True, return_counts=True)  # (run, date)
+    heads = t.select(["run_id", "as_of", "closed", "days_remaining"]).take(pa.array(first)).to_pylist()
     seen: dict[tuple[int, dt.date], dict[str, Any]] = {}
-    for r in g.to_pylist():
+    for r, n in zip(heads, count.tolist(), strict=True):  # closed/remaining depend on the date alone
         w = windows[r["as_of"]]
         seen[(r["run_id"], r["as_of"])] = {"run_id": r["run_id"], "as_of": r["as_of"], "window_start": w.start,
                                           "window_end": w.end, "closed": r["closed"],
-                                          "days_remaining": r["days_remaining"], "assignments": r["run_id_count"]}
+                                          "days_remaining": r["days_remaining"], "assignments": n}
     for run_id, as_of in keyed.items():  # runs without assignments still show
         if not any(k[0] == run_id for k in seen):
             w = windows.get(as_of)

@@ -126,9 +126,10 @@ def cost_table(ws: Any, run_ids: list[int], message_cost: dict[str, Decimal] | N
 
     lt = frame(ledger, [*keys, "benefit_fen"])
     st = frame(sent, [*keys, *[f"msg_{c}" for c in CHANNELS]])
-    j = lt.join(st, keys, join_type="full outer")
-    return pa.table({n: (j.column(n) if n in keys else pc.fill_null(j.column(n), 0)).cast(_COST_SCHEMA.field(n).type)
-                     for n in _COST_SCHEMA.names}, schema=_COST_SCHEMA)
+    both = pa.concat_tables([lt, st], promote_options="default")  # missing columns null, then summed per key
+    g = both.group_by(keys).aggregate([(n, "sum") for n in _COST_SCHEMA.names[2:]])
+    return pa.table({n: (g.column(n) if n in keys else pc.fill_null(g.column(f"{n}_sum"), 0))
+                     .cast(_COST_SCHEMA.field(n).type) for n in _COST_SCHEMA.names}, schema=_COST_SCHEMA)
 
 
 def campaign_cost_table(ws: Any, con: Any, campaign_id: str) -> pa.Table:
@@ -203,13 +204,22 @@ class _Frame:
         self.benefit = np.zeros(self.n, dtype=np.int64)
         self.msgs = {ch: np.zeros(self.n, dtype=np.int64) for ch in CHANNELS}
         if costs is not None and costs.num_rows and self.n:
-            keys = pa.table({"run_id": t.column("run_id"), "customer_id": t.column("customer_id"),
-                             "_i": pa.array(np.arange(self.n, dtype=np.int64))})
-            j = keys.join(costs, ["run_id", "customer_id"], join_type="inner")
-            idx = j.column("_i").to_numpy()
-            self.benefit[idx] = pc.fill_null(j.column("benefit_fen"), 0).to_numpy()
-            for ch in CHANNELS:
-                self.msgs[ch][idx] = pc.fill_null(j.column(f"msg_{ch}"), 0).to_numpy()
+            # per run, look each cost row's customer up among the run's rows (a hash lookup in C; a run
+            # holds a customer once), cheaper than a general two-key join at a million rows
+            ids = t.column("customer_id").combine_chunks()
+            crun = costs.column("run_id").to_numpy(zero_copy_only=False)
+            for run in np.unique(crun):
+                rows = np.flatnonzero(self.run_id == run)
+                if not rows.size:
+                    continue
+                mine = costs.filter(pa.array(crun == run))
+                pos = pc.fill_null(pc.index_in(mine.column("customer_id"), value_set=ids.take(pa.array(rows))), -1)
+                pos = pos.to_numpy(zero_copy_only=False).astype(np.int64)
+                hit = pos >= 0
+                at = rows[pos[hit]]
+                self.benefit[at] = pc.fill_null(mine.column("benefit_fen"), 0).to_numpy(zero_copy_only=False)[hit]
+                for ch in CHANNELS:
+                    self.msgs[ch][at] = pc.fill_null(mine.column(f"msg_{ch}"), 0).to_numpy(zero_copy_only=False)[hit]
         self.prices = {ch: int((prices or {}).get(ch, 0)) for ch in CHANNELS}
 
 
