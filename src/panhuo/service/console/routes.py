@@ -100,7 +100,8 @@ class NotFoundPage(Exception):
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True)
-_env.globals.update(STATE_ZH=STATE_ZH, STATUS_ZH=STATUS_ZH, ROLE_ZH=ROLE_ZH, P=PREFIX, CSRF_HEADER=CSRF_HEADER)
+_env.globals.update(STATE_ZH=STATE_ZH, STATUS_ZH=STATUS_ZH, ROLE_ZH=ROLE_ZH, P=PREFIX, CSRF_HEADER=CSRF_HEADER,
+                    MAX_FAILURES=auth.MAX_FAILURES, THROTTLE_MINUTES=int(auth.THROTTLE_WINDOW.total_seconds() // 60))
 _env.filters["pct"] = lambda x, d=1: "—" if x is None else f"{x * 100:.{d}f}%"
 _env.filters["num"] = lambda x: "—" if x is None else f"{x:,}"
 _env.filters["rmb"] = q.rmb
