@@ -1,7 +1,7 @@
 """Outcomes: what every assigned customer did in the playbook's success window, from the warehouse.
 
-For each assignment of a playbook's runs (treated, holdout, global control; operational store tables
-``runs`` and ``assignments``), and for each row of a past campaign in the warehouse's optional
+For each assignment of a playbook's finished runs (treated, holdout, global control; read only through
+:func:`panhuo.runs.models.assignment_rows`, so the run engine may store them as it likes), and for each row of a past campaign in the warehouse's optional
 ``contact_history`` table, this module computes with Ibis over the load in force:
 
 * the **window**: the ``N`` trading days strictly after the run's as-of date (for a campaign row,
