@@ -178,10 +178,10 @@ def report(an: Analytics, store_session: Session, playbook: str | None = None) -
     from panhuo.cli.report import make_report
     from panhuo.runs.models import Run
 
-    done = store_session.execute(
-        select(func.count(), func.max(Run.finished_at)).where(Run.state == "done")
-        .where(Run.playbook_id == playbook if playbook else True)
-    ).one()
+    q = select(func.count(), func.max(Run.finished_at)).where(Run.state == "done")
+    if playbook:
+        q = q.where(Run.playbook_id == playbook)
+    done = store_session.execute(q).one()
     if not done[0]:
         return None
     return an.cached(("report", playbook), lambda _con: make_report(an.ws, playbook=playbook),  # type: ignore[no-any-return]
