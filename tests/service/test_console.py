@@ -340,3 +340,28 @@ def test_console_login_is_throttled_like_the_api(web: TestClient) -> None:
                                           "password": PASSWORD})
     assert r.status_code == 429 and "15 分钟" in r.text and "panhuo_session" not in r.headers.get("set-cookie", "")
     assert web.post("/api/v1/session", json={"name": "ops", "password": PASSWORD}).status_code == 429  # one counter
+
+
+def test_report_charts_and_roi_from_a_report_dict() -> None:
+    from panhuo.service.console.charts import report_view, roi_rows
+
+    def est(e: float | None, lo: float | None, hi: float | None) -> dict[str, float | None]:
+        return {"estimate": e, "ci_low": lo, "ci_high": hi}
+
+    item = {"kind": "playbook", "id": "wake", "final": True, "groups": [
+        {"arm": "all", "conversion_rate": {"treated": 0.2, "holdout": 0.1},
+         "incremental_conversions": est(10.0, 2.0, 18.0), "incremental_commission_rmb": est(800.0, -100.0, 1700.0),
+         "significant": {"conversions": True, "commission": False}, "cost_rmb": 400.0,
+         "cost_per_incremental_reactivation_rmb": 40.0, "not_estimable": None},
+        {"arm": "news", "conversion_rate": {"treated": None, "holdout": None},
+         "incremental_conversions": est(None, None, None), "incremental_commission_rmb": None,
+         "significant": {}, "cost_rmb": 0.0, "not_estimable": "no holdout"}]}
+    v = report_view(item)
+    assert [b.label for b in v["conv_bars"]] == ["all · 触达组", "all · 对照组"]  # unmeasured arms have no bar
+    assert v["conv_bars"][0].width == 2 * v["conv_bars"][1].width
+    inc = v["inc"][0]
+    assert inc.x_zero < inc.x_low < inc.x_est < inc.x_high and inc.significant  # the CI [2, 18] excludes 0
+    assert v["inc"][1].estimate is None and v["com"][1].estimate is None  # shown as 无法估计, never a number
+    assert not v["com"][0].significant and v["com"][0].x_low < v["com"][0].x_zero
+    (row,) = roi_rows({"items": [item]})
+    assert row["roi"] == 1.0 and row["incremental_commission"] == "800.00元" and row["cost"] == "400.00元"
