@@ -365,3 +365,33 @@ def test_report_charts_and_roi_from_a_report_dict() -> None:
     assert not v["com"][0].significant and v["com"][0].x_low < v["com"][0].x_zero
     (row,) = roi_rows({"items": [item]})
     assert row["roi"] == 1.0 and row["incremental_commission"] == "800.00元" and row["cost"] == "400.00元"
+
+
+def test_dashboard_reactivations_match_an_independent_reading(cws: Workspace) -> None:
+    """Customers from sleeping/dormant to effective in the year (by the date of their first such change) and the
+    commission of their trades since, against pandas over the stored status events and the load's trades."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from panhuo.service.console.queries import Analytics, dashboard
+    from panhuo.status.history import StatusStore
+    from panhuo.warehouse.store import Warehouse
+
+    d = dashboard(Analytics(cws))
+    store = StatusStore.of(cws)
+    manifest = store.manifest()
+    events = pd.concat([pd.read_parquet(store.root / rel) for rel in manifest["events"].values()])
+    baseline = min(dt.date.fromisoformat(x) for x in manifest["dates"])
+    since = d.summary.as_of - dt.timedelta(days=366)
+    ev = events[(events.date > baseline) & (events.date >= since) & events.from_status.isin(["sleeping", "dormant"])
+                & (events.to_status == "effective")]
+    first = ev.groupby("customer_id").date.min().rename("since").reset_index()
+    trades = pd.read_parquet(Warehouse(cws.warehouse_dir).table_path("trades"), columns=["customer_id", "trade_date",
+                                                                                          "commission_fen"])
+    paid = trades.merge(first, on="customer_id")
+    paid = paid[paid.trade_date >= paid.since].groupby("since").commission_fen.sum()
+    expected = {day: (int(n), int(paid.get(day, 0))) for day, n in first.groupby("since").size().items()}
+    assert expected, "the generated brokerage has reactivations"
+    assert {r.date: (r.customers, r.commission_fen) for r in d.reactivations} == expected
+    assert d.reactivated == len(first)

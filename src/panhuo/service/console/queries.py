@@ -107,7 +107,8 @@ class Analytics:
 
 @dataclass(frozen=True)
 class Reactivation:
-    """Customers who became effective again from sleeping or dormant on one status date, and what they paid since."""
+    """Customers who became effective again from sleeping or dormant (first time in the year) on one status date,
+    and the commission of their trades since."""
 
     date: dt.date
     customers: int
@@ -136,19 +137,20 @@ class Dashboard:
 
 
 def _reactivations(ws: Workspace, con: BaseBackend, since: dt.date) -> tuple[list[Reactivation], bool]:
-    """Per status date since ``since``: reactivated customers and their stock+fund+... commission on or after it."""
+    """Customers who went from sleeping or dormant to effective on or after ``since``, by the status date of their
+    first such change, with the commission (every asset class, exact fen) of their trades on or after that date."""
     from panhuo.status.history import transitions
     from panhuo.warehouse.store import Warehouse
 
     tr = transitions(ws, con, since=since)
     tr = tr.filter(tr.from_status.isin(list(REACTIVATED_FROM)) & (tr.to_status == "effective"))
-    per_day = {r["date"]: int(r["n"]) for r in tr.group_by("date").agg(n=tr.count()).to_pyarrow().to_pylist()}
+    first = tr.group_by(tr.customer_id.name("rid")).agg(since=tr.date.min())
+    per_day = {r["since"]: int(r["n"]) for r in first.group_by("since").agg(n=first.count()).to_pyarrow().to_pylist()}
     wh = Warehouse(ws.warehouse_dir, ws.settings.ingest.keep_loads)
     paid: dict[dt.date, int] = {}
     has_trades = wh.has_table("trades")
     if per_day and has_trades:
         trades = wh.table(con, "trades")
-        first = tr.group_by(tr.customer_id.name("rid")).agg(since=tr.date.min())
         j = trades.join(first, trades.customer_id == first.rid)
         j = j.filter(j.trade_date >= j.since)
         rows = j.group_by("since").agg(fen=j.commission_fen.sum()).to_pyarrow().to_pylist()
