@@ -114,6 +114,7 @@ def _store(ws_root: Path, ids: list[str], outbox: int, seed: int) -> str:
 
     from panhuo.config import Workspace
     from panhuo.runs.models import ContactLog, OutboxMessage, Run
+    from panhuo.runs.outbox import idempotency_key
     from panhuo.service import auth
     from panhuo.service.models import ApiKey
     from panhuo.store import add_user, open_store
@@ -147,7 +148,8 @@ def _store(ws_root: Path, ids: list[str], outbox: int, seed: int) -> str:
                     part = chosen[i:i + 20_000]
                     s.execute(insert(OutboxMessage), [
                         {"run_id": run.id, "playbook_id": "bench-history", "customer_id": c, "channel": "sms",
-                         "content": "【盘活证券】市场周报已为您准备好 回T退订", "idempotency_key": f"bench-{c}",
+                         "content": "【盘活证券】市场周报已为您准备好 回T退订",
+                         "idempotency_key": idempotency_key("bench-history", c, "bench-history"),
                          "status": "sent", "send_after": at, "sent_at": at,
                          "receipt_status": "delivered" if k % 3 == 0 else None} for k, c in enumerate(part)])
                     s.execute(insert(ContactLog), [{"customer_id": c, "channel": "sms", "sent_at": at,

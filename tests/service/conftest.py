@@ -89,25 +89,28 @@ def _data(ws: Workspace, folder: Path) -> None:
 
 
 def _contacts(s: object) -> None:
-    """A run of the live playbook with a sent message, receipt, reply, opt-out, benefit and call tasks."""
+    """Two runs of the live playbook: a sent SMS with its receipt, a reply, an opt-out, a benefit; call tasks."""
     from panhuo.benefits.models import BenefitStock, IssuedBenefit
     from panhuo.delivery.events import DeliveryEvent, OptOut
     from panhuo.delivery.models import CallTask
     from panhuo.runs.models import ContactLog, OutboxMessage
+    from panhuo.runs.outbox import idempotency_key
     from panhuo.store.models import SHANGHAI
 
     at = dt.datetime(2026, 11, 23, 10, 30, tzinfo=SHANGHAI)
-    run = Run(playbook_id=LIVE, playbook_version=1, run_key="2026-11-23", as_of=AS_OF, state="done", candidates=3,
-              holdout=0, sends=3, funnel={"stages": [["candidates", 3], ["sends", 3]]})
-    s.add(run)  # type: ignore[attr-defined]
+    runs = [Run(playbook_id=LIVE, playbook_version=1, run_key=key, as_of=AS_OF, state="done", candidates=2, holdout=0,
+                sends=2, funnel={"stages": [["candidates", 2], ["sends", 2]]}) for key in ("2026-11-23", "calls")]
+    s.add_all(runs)  # type: ignore[attr-defined]
     s.flush()  # type: ignore[attr-defined]
-    msgs = [OutboxMessage(run_id=run.id, playbook_id=LIVE, customer_id=c, channel=ch, content=text,
-                          idempotency_key=f"k-{c}-{ch}", status=st, send_after=at, sent_at=at if st == "sent" else None,
-                          receipt_status="delivered" if st == "sent" else None)
-            for c, ch, text, st in [(OWN, "sms", "【盘活证券】市场周报已为您准备好 回T退订", "sent"),
-                                    (OWN, "call", "请致电客户介绍市场周报", "sent"),
-                                    (OTHER, "call", "请致电客户介绍市场周报", "sent"),
-                                    (OWN2, "app_push", "市场周报已为您准备好", "pending")]]
+    run = runs[0]
+    # one message per customer per run, keyed as the run engine keys them
+    msgs = [OutboxMessage(run_id=r.id, playbook_id=LIVE, customer_id=c, channel=ch, content=text,
+                          idempotency_key=idempotency_key(LIVE, c, r.run_key), status=st, send_after=at,
+                          sent_at=at if st == "sent" else None, receipt_status="delivered" if st == "sent" else None)
+            for r, c, ch, text, st in [(runs[0], OWN, "sms", "【盘活证券】市场周报已为您准备好 回T退订", "sent"),
+                                       (runs[1], OWN, "call", "请致电客户介绍市场周报", "sent"),
+                                       (runs[1], OTHER, "call", "请致电客户介绍市场周报", "sent"),
+                                       (runs[0], OWN2, "app_push", "市场周报已为您准备好", "pending")]]
     s.add_all(msgs)  # type: ignore[attr-defined]
     s.flush()  # type: ignore[attr-defined]
     s.add_all([  # type: ignore[attr-defined]

@@ -103,7 +103,7 @@ def test_openapi_document_lists_the_versioned_routes(client: TestClient) -> None
 def test_run_detail_has_its_funnel(client: TestClient) -> None:
     login(client, "view")
     runs = client.get("/api/v1/runs").json()
-    assert [(r["id"], r["playbook_id"], r["sends"]) for r in runs] == [(2, LIVE, 3), (1, IN_REVIEW, 850)]
+    assert [(r["id"], r["playbook_id"], r["sends"]) for r in runs] == [(3, LIVE, 2), (2, LIVE, 2), (1, IN_REVIEW, 850)]
     detail = client.get("/api/v1/runs/1").json()
     assert detail["funnel"]["stages"][0] == ["candidates", 1000]
 

@@ -18,6 +18,8 @@ playbook or catalogue change (every issue with file, line and field), 429 a thro
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,16 @@ __all__ = ["API", "COOKIE", "CSRF_HEADER", "ENV_INSECURE", "ENV_WORKSPACE", "REA
 
 ENV_WORKSPACE = "PANHUO_SERVE_WORKSPACE"  # set by 'panhuo serve --workers N' for its worker processes
 ENV_INSECURE = "PANHUO_SERVE_INSECURE_COOKIES"
+
+
+def _warm(workspace: Workspace) -> None:
+    """Make the customer lookup copies in the background (see :func:`panhuo.service.views.warm`)."""
+    from panhuo.service import views
+
+    try:
+        views.warm(workspace)
+    except Exception:  # a warehouse not loaded yet, a file being replaced: the first request will do it
+        logging.getLogger(__name__).warning("could not prepare the customer lookup copies", exc_info=True)
 
 
 def _err(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -90,6 +102,7 @@ def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_warm, args=(workspace,), name="panhuo-warm", daemon=True).start()
         yield
         store.dispose()
 

@@ -62,6 +62,7 @@ __all__ = [
     "segment_detail",
     "segments",
     "tiers",
+    "warm",
 ]
 
 PHONE_COLUMNS = frozenset({"phone", "mobile", "phone_number", "mobile_phone", "tel"})
@@ -166,13 +167,66 @@ def _parquet_meta(path: Path) -> tuple[Any, list[tuple[Any, Any] | None]]:
     return md, ranges
 
 
-def _rows_of(path: Path | list[Path], customer_id: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
+INDEX_ROW_GROUP = 4096  # rows per row group of a lookup copy
+_INDEX_MIN_ROWS = 50_000  # smaller files are read as they are
+_index_lock = threading.Lock()
+
+
+def _lookup_copy(ws: Workspace, paths: Path | list[Path]) -> list[Path]:
+    """The files to read one customer's rows from: small files themselves, else one copy of ``paths``
+    (together) sorted by ``customer_id`` with row groups of :data:`INDEX_ROW_GROUP` rows under
+    ``<workspace>/tmp/service-index/``, made once per version of the files. A tag snapshot is one row group of
+    every customer and the status event log a file per month: reading them as they are for one customer would
+    decode all of them. Copies of older versions are deleted; a copy is written to a temporary name and renamed."""
+    import hashlib
+
+    files = paths if isinstance(paths, list) else [paths]
+    metas = [_parquet_meta(f)[0] for f in files]
+    if sum(md.num_rows for md in metas) < _INDEX_MIN_ROWS:
+        return files
+    if len(files) == 1 and max((metas[0].row_group(i).num_rows for i in range(metas[0].num_row_groups)),
+                               default=0) <= 4 * INDEX_ROW_GROUP:
+        return files
+    stats = [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files]
+    stem = f"{files[0].parent.name}-{files[0].stem}" if len(files) == 1 else f"{files[0].parent.name}-all"
+    digest = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+    folder = Path(ws.tmp_dir) / "service-index"
+    target = folder / f"{stem}-{digest}.parquet"
+    if target.exists():
+        return [target]
+    with _index_lock:
+        if target.exists():
+            return [target]
+        import duckdb
+
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
+        con = duckdb.connect()
+        try:
+            con.execute("SET threads = 2")
+            con.execute("SET enable_progress_bar = false")
+            con.execute("SET preserve_insertion_order = false")
+            src = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            dst = str(tmp).replace("'", "''")
+            con.execute(f"COPY (SELECT * FROM read_parquet([{src}], union_by_name = true) ORDER BY customer_id) "
+                        f"TO '{dst}' (FORMAT parquet, ROW_GROUP_SIZE {INDEX_ROW_GROUP})")
+        finally:
+            con.close()
+        tmp.replace(target)
+        for old in folder.glob(f"{stem}-*.parquet"):
+            if old != target:
+                old.unlink(missing_ok=True)
+    return [target]
+
+
+def _rows_of(ws: Workspace, path: Path | list[Path], customer_id: str,
+             columns: list[str] | None = None) -> list[dict[str, Any]]:
     """The rows of one customer in one or more Parquet files: only the row groups whose ``customer_id`` range
-    holds the id are read (the warehouse writes customers in id order, so that is one row group)."""
+    holds the id are read (from the file's lookup copy when its row groups are large)."""
     import pyarrow.parquet as pq
 
     out: list[dict[str, Any]] = []
-    for p in path if isinstance(path, list) else [path]:
+    for p in _lookup_copy(ws, path):
         md, ranges = _parquet_meta(p)
         groups = [i for i, r in enumerate(ranges) if r is None or _between(r, customer_id)]
         if not groups:
@@ -184,6 +238,21 @@ def _rows_of(path: Path | list[Path], customer_id: str, columns: list[str] | Non
             t = t.select(columns)
         out.extend({k: _jsonable(v) for k, v in r.items()} for r in t.to_pylist())
     return out
+
+
+def warm(ws: Workspace) -> None:
+    """Make the lookup copies of the customers table, the newest tag snapshot and the status event log now
+    (``panhuo serve`` calls this in the background at start, so the first customer asked for is fast)."""
+    from panhuo.status.history import StatusStore
+
+    files = [f for f in (_customers_file(ws), _tags_file(ws, None)) if f is not None]
+    st = StatusStore.of(ws)
+    for f in files:
+        if f.exists():
+            _lookup_copy(ws, f)
+    events = [st.root / rel for _m, rel in sorted(st.manifest().get("events", {}).items())]
+    if events and all(f.exists() for f in events):
+        _lookup_copy(ws, events)
 
 
 def _between(r: tuple[Any, Any], customer_id: str) -> bool:
@@ -220,7 +289,7 @@ def customer_advisor(ws: Workspace, customer_id: str) -> str | None | bool:
     if path is None:
         return False
     names = _parquet_meta(path)[0].schema.to_arrow_schema().names
-    rows = _rows_of(path, customer_id, [c for c in ("customer_id", "advisor_id") if c in names])
+    rows = _rows_of(ws, path, customer_id, [c for c in ("customer_id", "advisor_id") if c in names])
     if not rows:
         return False
     v = rows[0].get("advisor_id")
@@ -238,7 +307,7 @@ def _status_history(ws: Workspace, customer_id: str) -> list[dict[str, Any]]:
         return []
     dates = sorted(manifest.get("dates", {}))
     baseline = dates[0] if dates else None
-    rows = _rows_of(files, customer_id, ["from_status", "to_status", "date"])
+    rows = _rows_of(ws, files, customer_id, ["from_status", "to_status", "date"])
     for r in rows:
         r["baseline"] = r["date"] == baseline
     return sorted(rows, key=lambda r: r["date"])
@@ -251,36 +320,58 @@ def _iso(v: dt.datetime | dt.date | None) -> str | None:
     return None if v is None else v.isoformat()
 
 
+def _in_chunks(values: list[Any], size: int = 2000) -> list[list[Any]]:
+    return [values[i:i + size] for i in range(0, len(values), size)] or [[]]
+
+
 def _store_rows(session: Session, customer_id: str) -> dict[str, list[dict[str, Any]]]:
+    """One customer's rows of the store, each read through an index: the outbox by the idempotency keys the
+    customer's messages have in every run (``sha256(playbook, customer, run key)``, a unique index; the outbox
+    has no index on ``customer_id``), receipts and call tasks by those messages' ids, benefits by (run,
+    customer), contact_log and opt-outs by customer. SMS replies carry no message id and are found by
+    customer."""
     from panhuo.benefits.models import IssuedBenefit
     from panhuo.delivery.events import DeliveryEvent, OptOut
     from panhuo.delivery.models import CallTask
-    from panhuo.runs.models import ContactLog, OutboxMessage
+    from panhuo.runs.models import ContactLog, OutboxMessage, Run
+    from panhuo.runs.outbox import idempotency_key
 
+    runs = session.execute(select(Run.id, Run.playbook_id, Run.run_key)).all()
+    keys = [idempotency_key(pid, customer_id, rk) for _rid, pid, rk in runs]
+    run_ids = [rid for rid, _p, _k in runs]
+    found = [m for chunk in _in_chunks(keys) for m in session.execute(
+        select(OutboxMessage).where(OutboxMessage.idempotency_key.in_(chunk),
+                                    OutboxMessage.customer_id == customer_id)).scalars()]
+    found.sort(key=lambda m: m.id, reverse=True)
     out: dict[str, list[dict[str, Any]]] = {}
-    msgs = session.execute(select(OutboxMessage).where(OutboxMessage.customer_id == customer_id)
-                           .order_by(OutboxMessage.id.desc()).limit(CONTACT_LIMIT)).scalars()
     out["messages"] = [{"id": m.id, "run_id": m.run_id, "playbook_id": m.playbook_id, "channel": m.channel,
                         "arm": m.arm, "benefit_id": m.benefit_id, "status": m.status, "content": m.content,
                         "send_after": _iso(m.send_after), "sent_at": _iso(m.sent_at),
                         "receipt_status": m.receipt_status, "receipt_at": _iso(m.receipt_at),
-                        "last_error": m.last_error} for m in msgs]
+                        "last_error": m.last_error} for m in found[:CONTACT_LIMIT]]
+    ids = [m.id for m in found]
     log = session.execute(select(ContactLog).where(ContactLog.customer_id == customer_id)
                           .order_by(ContactLog.sent_at.desc()).limit(CONTACT_LIMIT)).scalars()
     out["contacts"] = [{"channel": c.channel, "sent_at": _iso(c.sent_at), "playbook_id": c.playbook_id} for c in log]
-    events = session.execute(select(DeliveryEvent).where(DeliveryEvent.customer_id == customer_id)
-                             .order_by(DeliveryEvent.id.desc()).limit(CONTACT_LIMIT)).scalars()
+    events = [e for chunk in _in_chunks(ids) for e in session.execute(
+        select(DeliveryEvent).where(DeliveryEvent.outbox_id.in_(chunk))).scalars()]
+    events += session.execute(select(DeliveryEvent).where(DeliveryEvent.outbox_id.is_(None),
+                                                          DeliveryEvent.customer_id == customer_id)).scalars().all()
+    events.sort(key=lambda e: e.id, reverse=True)
     out["responses"] = [{"event": e.event, "channel": e.channel, "outbox_id": e.outbox_id, "at": _iso(e.at),
-                         "received_at": _iso(e.received_at)} for e in events]
+                         "received_at": _iso(e.received_at)} for e in events[:CONTACT_LIMIT]]
     opts = session.execute(select(OptOut).where(OptOut.customer_id == customer_id).order_by(OptOut.id)).scalars()
     out["opt_outs"] = [{"channel": o.channel, "source": o.source, "text": o.text, "at": _iso(o.at)} for o in opts]
-    issued = session.execute(select(IssuedBenefit).where(IssuedBenefit.customer_id == customer_id)
-                             .order_by(IssuedBenefit.issued_at.desc()).limit(CONTACT_LIMIT)).scalars()
+    issued = [b for chunk in _in_chunks(run_ids) for b in session.execute(
+        select(IssuedBenefit).where(IssuedBenefit.run_id.in_(chunk),
+                                    IssuedBenefit.customer_id == customer_id)).scalars()]
+    issued.sort(key=lambda b: b.issued_at, reverse=True)
     out["benefits"] = [{"run_id": b.run_id, "benefit_id": b.benefit_id, "unit_cost_fen": b.unit_cost_fen,
-                        "issued_at": _iso(b.issued_at)} for b in issued]
-    calls = session.execute(select(CallTask).where(CallTask.customer_id == customer_id)
-                            .order_by(CallTask.id.desc()).limit(CONTACT_LIMIT)).scalars()
-    out["call_tasks"] = [_task(t) for t in calls]
+                        "issued_at": _iso(b.issued_at)} for b in issued[:CONTACT_LIMIT]]
+    calls = [t for chunk in _in_chunks(ids) for t in session.execute(
+        select(CallTask).where(CallTask.outbox_id.in_(chunk))).scalars()]
+    calls.sort(key=lambda t: t.id, reverse=True)
+    out["call_tasks"] = [_task(t) for t in calls[:CONTACT_LIMIT]]
     return out
 
 
@@ -294,9 +385,9 @@ def customer_view(ws: Workspace, session: Session, customer_id: str, *, as_of: d
     ``benefits``, ``call_tasks``.
     """
     cust_file = _customers_file(ws)
-    profile_rows = _rows_of(cust_file, customer_id) if cust_file is not None else []
+    profile_rows = _rows_of(ws, cust_file, customer_id) if cust_file is not None else []
     tags_file = _tags_file(ws, as_of)
-    tag_rows = _rows_of(tags_file, customer_id) if tags_file is not None else []
+    tag_rows = _rows_of(ws, tags_file, customer_id) if tags_file is not None else []
     if not profile_rows and not tag_rows:
         return None
     profile = profile_rows[0] if profile_rows else {"customer_id": customer_id}
