@@ -261,6 +261,11 @@ def test_customer_timeline_masks_personal_data(web: TestClient) -> None:
     assert NAME not in page
     for part in ("状态历史", "触达", "回T退订", "响应", "delivered", "market-weekly-news", "投顾任务", "已退订"):
         assert part in page, part
+    timeline = page[page.index("data-timeline"):page.index("</table>", page.index("data-timeline"))]
+    kinds = re.findall(r'<span class="tag">(\S+)</span>', timeline)
+    assert {"状态", "触达", "响应", "权益", "任务"} <= set(kinds)
+    whens = re.findall(r'<td class="date">([^<]+)</td>', timeline)
+    assert whens == sorted(whens, reverse=True)  # newest first
     assert web.get(f"{PREFIX}/customers", params={"id": "no-such-customer"}).status_code == 404
 
 

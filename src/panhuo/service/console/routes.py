@@ -428,7 +428,34 @@ def customers(request: Request, who: Who, s: Db, id: str = "") -> HTMLResponse: 
         view = views.customer_view(workspace_of(request), s, cid)
         missing = view is None
     return _render(request, "customers.html", status=404 if missing else 200, who=who, active="customers",
-                   cid=cid, view=view, missing=missing)
+                   cid=cid, view=view, missing=missing, timeline=_timeline(view) if view else [])
+
+
+def _when(v: Any) -> str:
+    text = "" if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v))
+    return text.replace("T", " ")[:16]
+
+
+def _timeline(view: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One customer's events newest first: ``(when, kind, what)`` from status changes, messages, receipts and
+    replies, benefits issued and call tasks (the sections below the timeline have the details)."""
+    rows: list[tuple[str, str, str]] = []
+    for h in view.get("status_history", []):
+        what = (f"首次计算：{STATUS_ZH.get(h['to_status'], h['to_status'])}" if h.get("baseline") else
+                f"{STATUS_ZH.get(h['from_status'], h['from_status']) if h['from_status'] else '新开户'} → "
+                f"{STATUS_ZH.get(h['to_status'], h['to_status']) if h['to_status'] else '不再计入'}")
+        rows.append((_when(h["date"]), "状态", what))
+    for m in view.get("messages", []):
+        rows.append((_when(m.get("sent_at") or m.get("send_after")), "触达",
+                     f"{m['playbook_id']} · {CHANNEL_ZH.get(m['channel'], m['channel'])} · {m['status']}"))
+    for e in view.get("responses", []):
+        rows.append((_when(e.get("at") or e.get("received_at")), "响应",
+                     f"{e['event']} · {CHANNEL_ZH.get(e['channel'], e['channel'])}"))
+    for b in view.get("benefits", []):
+        rows.append((_when(b.get("issued_at")), "权益", f"{b['benefit_id']} · 运行 #{b['run_id']}"))
+    for t in view.get("call_tasks", []):
+        rows.append((_when(t.get("due_date")), "任务", f"{t['playbook_id']} · {t.get('outcome') or '待跟进'}"))
+    return sorted(rows, key=lambda r: r[0], reverse=True)
 
 
 # ---------------------------------------------------------------- 策略
