@@ -241,3 +241,13 @@ def test_no_variation_gives_no_zero_width_interval() -> None:
     rows = [{**r, "success": False, "trade": False, "commission_fen": 0} for r in _world()]  # nobody converts
     g = build_report(_outcomes(rows))["groups"][0]
     assert g["incremental_conversions"]["estimate"] is None and "no variation" in g["not_estimable"]
+
+
+def test_no_holdout_in_a_small_tier_says_no_holdout() -> None:
+    rows = _tiered(_world())
+    small_t2 = [r for r in rows if r["tier"] == "t2" and r["grp"] == "treated"][:20]
+    rows = [r for r in rows if r["tier"] == "t1"] + small_t2  # t2: 20 treated, no holdout at all
+    g = {(x["arm"], x["tier"]): x for x in build_report(_outcomes(rows))["groups"]}
+    assert g[("all", "t2")]["n_treated"] == 20 and g[("all", "t2")]["n_holdout"] == 0
+    assert "no holdout customers" in g[("all", "t2")]["not_estimable"]  # not "too few": there is none
+    assert g[("all", "t1")]["not_estimable"] is None

@@ -248,7 +248,7 @@ def _compare(f: _Frame, tmask: np.ndarray, hmask: np.ndarray, pooled: bool,
     pt = (f.pooled if pooled else f.prop)[tmask]
     ph = f.prop[hmask]
     n_t, n_h = int(tmask.sum()), int(hmask.sum())
-    if 0 < n_t < MIN_GROUP or 0 < n_h < MIN_GROUP:  # the normal CI needs a sample; a handful gives a false one
+    if n_t and n_h and min(n_t, n_h) < MIN_GROUP:  # the normal CI needs a sample; a handful gives a false one
         small = Estimate.not_estimable(f"too few customers for a 95% CI ({n_t} treated, {n_h} in the control "
                                        f"group; at least {MIN_GROUP} each)")
         conv = comm = Increment(small, None)
