@@ -285,9 +285,9 @@ def _query(
     """Every guardrail over every candidate in one query (global control excepted: its stable hash is
     drawn per slice in :meth:`_Query.plan`, which gives the same first blocking rule since it comes first).
 
-    ``head``: run the query over the first ``head`` candidates (by customer id) only and leave the rest
-    to :meth:`_Query.complete`, so a run writes its first batches before the query over a million
-    candidates has run. Every rule and joined column depends on the customer alone (a repeated customer
+    ``head``: when there are more than ``SPLIT * head`` candidates, run the query over the first ``head``
+    (by customer id) only and leave the rest to :meth:`_Query.complete`, so a run writes its first
+    batches before the query over a million candidates has run (fewer: one query, cheaper than two). Every rule and joined column depends on the customer alone (a repeated customer
     falls wholly on one side of the split), so the two parts are exactly the whole query's rows.
     """
     from panhuo.engines import connect
@@ -329,7 +329,7 @@ def _query(
     else:
         ids = cand_expr.select("customer_id")
         total = int(con.execute(ids.count()))
-        if total <= head:
+        if total <= SPLIT * head:
             out = guarded(cand_expr)
         else:  # the head-th customer id splits the candidates (a null id sorts last: in the rest)
             kth = con.execute(ids.order_by("customer_id").limit(1, offset=head - 1)).iloc[0, 0]
@@ -962,6 +962,8 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
 
 #: candidates planned (global control, assignment, content reads) at a time while a run is written
 CHUNK = 50_000
+#: a fresh run with more than SPLIT * CHUNK candidates queries its first chunk apart from the rest
+SPLIT = 4
 
 
 class _Ids:
