@@ -54,6 +54,25 @@ ENDPOINTS = ("customer", "segment", "tiers", "playbooks", "benefits", "tasks", "
 TARGET_P95_MS = 300.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the uvicorn workers)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for pr in procs:
+        try:
+            t = pr.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def _load() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -209,11 +228,12 @@ def _path(kind: str, rng: random.Random, ids: list[str]) -> str:
 
 
 async def _load_phase(base: str, key: str, ids: list[str], clients: int, duration: float, max_requests: int,
-                      seed: int) -> tuple[dict[str, list[float]], dict[str, int], float]:
+                      seed: int, mark: Any = None) -> tuple[dict[str, list[float]], dict[str, int], float]:
     import httpx
 
     lat: dict[str, list[float]] = {k: [] for k in ENDPOINTS}
     errors: dict[str, int] = {k: 0 for k in ENDPOINTS}
+    reasons: dict[str, int] = {}
     sent = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits,
@@ -226,6 +246,8 @@ async def _load_phase(base: str, key: str, ids: list[str], clients: int, duratio
         for kind in ENDPOINTS:
             for _ in range(3):
                 (await client.get(_path(kind, wrng, ids))).raise_for_status()
+        if mark is not None:
+            mark()
         start = time.perf_counter()
         stop_at = start + duration
 
@@ -240,16 +262,19 @@ async def _load_phase(base: str, key: str, ids: list[str], clients: int, duratio
                 t0 = time.perf_counter()
                 try:
                     r = await client.get(_path(kind, rng, ids))
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
+                    why = "" if r.status_code == 200 else f"HTTP {r.status_code}"
+                except httpx.HTTPError as exc:
+                    why = type(exc).__name__
+                if not why:
                     lat[kind].append(time.perf_counter() - t0)
                 else:
                     errors[kind] += 1
+                    reasons[f"{kind}: {why}"] = reasons.get(f"{kind}: {why}", 0) + 1
 
         await asyncio.gather(*(worker(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
+    for why, n in sorted(reasons.items()):
+        print(f"error: {n} x {why}")
     return lat, errors, elapsed
 
 
@@ -269,7 +294,7 @@ def summarise(lat: dict[str, list[float]], errors: dict[str, int], elapsed: floa
 
 
 def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], elapsed: float, load: str, load_after: str,
-             machine: dict[str, str], met: bool) -> str:
+             machine: dict[str, str], met: bool, server_cpu: str) -> str:
     lines = [f"## Service API read endpoints, {args.customers:,} customers\n",
              f"- command: `.venv/bin/python benchmarks/bench_service.py --customers {args.customers} --clients "
              f"{args.clients} --duration {args.duration:g} --max-requests {args.max_requests} --outbox {args.outbox} "
@@ -278,6 +303,7 @@ def markdown(args: argparse.Namespace, rows: list[dict[str, Any]], elapsed: floa
              f"no think time; {elapsed:.1f} s timed after a warm-up (segment counts and tiers cached)",
              f"- machine: {machine['cpu']}, {machine['nproc']} CPUs, {machine['memory']}; load average before "
              f"{load}, after {load_after} (a shared machine: other work ran at the same time)",
+             f"- server CPU during the timed phase: {server_cpu}",
              f"- commit {machine['commit']}; {machine['python']}", ""]
     if args.note:
         lines.insert(-1, f"- note: {args.note}")
@@ -309,8 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     load = _load()
     proc, base = start_server(ctx["workspace"], args.workers)
     try:
+        cpu = {"before": 0.0}
+
+        def mark() -> None:
+            cpu["before"] = _cpu_seconds(proc.pid)
+            cpu["client"] = time.process_time()
+
         lat, errors, elapsed = asyncio.run(_load_phase(base, ctx["key"], ctx["ids"], args.clients, args.duration,
-                                                       args.max_requests, args.seed))
+                                                       args.max_requests, args.seed, mark))
+        server_cpu = _cpu_seconds(proc.pid) - cpu["before"]
+        client_cpu = time.process_time() - cpu["client"]
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -319,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
     load_after = _load()
     rows = summarise(lat, errors, elapsed)
+    done = rows[-1]["requests"] + rows[-1]["errors"]
+    per_request = server_cpu / done * 1000 if done else float("nan")
     print(f"{args.clients} clients for {elapsed:.1f} s; load average before {load}, after {load_after}")
+    print(f"server CPU {server_cpu:.1f} s for {done:,} requests: {per_request:.1f} ms CPU per request, "
+          f"{server_cpu / elapsed:.2f} CPUs busy on average; load generator CPU {client_cpu:.1f} s")
     print(f"{'endpoint':<10} {'requests':>9} {'errors':>6} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
     for r in rows:
         print(f"{r['endpoint']:<10} {r['requests']:>9,} {r['errors']:>6} {r['rps']:>8,.1f} {_ms(r['p50']):>7} "
@@ -332,8 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         print("FAILED: no request succeeded")
         return 1
     if args.record:
-        bench.record(markdown(args, rows, elapsed, load, load_after, bench.machine(), met), args.customers,
-                     "bench-service")
+        bench.record(markdown(args, rows, elapsed, load, load_after, bench.machine(), met,
+                              f"{server_cpu:.1f} s ({per_request:.1f} ms per request, {server_cpu / elapsed:.2f} CPUs "
+                              f"busy on average); the load generator's own CPU {client_cpu:.1f} s"),
+                     args.customers, "bench-service")
     return 0
 
 
