@@ -203,9 +203,12 @@ def _lookup_copy(ws: Workspace, paths: Path | list[Path]) -> list[Path]:
         tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
         con = duckdb.connect()
         try:
+            duck = ws.settings.engine.duckdb
             con.execute("SET threads = 2")
             con.execute("SET enable_progress_bar = false")
             con.execute("SET preserve_insertion_order = false")
+            con.execute("SET memory_limit = ?", [duck.memory_limit])
+            con.execute("SET temp_directory = ?", [duck.temp_directory or str(Path(ws.tmp_dir) / "duckdb")])
             src = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             dst = str(tmp).replace("'", "''")
             con.execute(f"COPY (SELECT * FROM read_parquet([{src}], union_by_name = true) ORDER BY customer_id) "
@@ -241,18 +244,25 @@ def _rows_of(ws: Workspace, path: Path | list[Path], customer_id: str,
 
 
 def warm(ws: Workspace) -> None:
-    """Make the lookup copies of the customers table, the newest tag snapshot and the status event log now
-    (``panhuo serve`` calls this in the background at start, so the first customer asked for is fast)."""
+    """Make the lookup copies of the customers table, the newest tag snapshot and the status event log now, and
+    delete the other copies (``panhuo serve`` calls this in the background at start, so the first customer asked
+    for is fast and copies of replaced files do not pile up)."""
     from panhuo.status.history import StatusStore
 
     files = [f for f in (_customers_file(ws), _tags_file(ws, None)) if f is not None]
     st = StatusStore.of(ws)
+    keep: set[Path] = set()
     for f in files:
         if f.exists():
-            _lookup_copy(ws, f)
+            keep.update(_lookup_copy(ws, f))
     events = [st.root / rel for _m, rel in sorted(st.manifest().get("events", {}).items())]
     if events and all(f.exists() for f in events):
-        _lookup_copy(ws, events)
+        keep.update(_lookup_copy(ws, events))
+    folder = Path(ws.tmp_dir) / "service-index"
+    if folder.is_dir():  # copies of snapshots and loads no longer in force (rebuilt on demand if asked for)
+        for old in folder.glob("*.parquet"):
+            if old not in keep:
+                old.unlink(missing_ok=True)
 
 
 def _between(r: tuple[Any, Any], customer_id: str) -> bool:
