@@ -294,3 +294,28 @@ def test_login_prunes_attempts_older_than_a_week(ws: Workspace, monkeypatch: pyt
         left = sorted((a.user_name, a.at < now - dt.timedelta(days=7)) for a in s.query(LoginAttempt))
     store.dispose()
     assert ("x", True) not in left and ("x", False) in left and ("ops", False) in left
+
+
+def test_customer_lookup_copies_give_the_same_answer(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With copies forced (tiny thresholds), a customer reads the same from the sorted copies as from the files;
+    warm() makes them under tmp/service-index and removes copies of files no longer in force."""
+    from panhuo.service import views
+
+    store = open_store(ws)
+    try:
+        with store.read_session() as s:
+            plain = views.customer_view(ws, s, OWN)
+        monkeypatch.setattr(views, "_INDEX_MIN_ROWS", 10)
+        monkeypatch.setattr(views, "INDEX_ROW_GROUP", 16)
+        folder = ws.tmp_dir / "service-index"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "stale-old.parquet").write_bytes(b"x")
+        views.warm(ws)
+        copies = sorted(p.name for p in folder.glob("*.parquet"))
+        assert len(copies) == 3 and "stale-old.parquet" not in copies  # customers, tags, the event log
+        with store.read_session() as s:
+            indexed = views.customer_view(ws, s, OWN)
+            other = views.customer_view(ws, s, OTHER)
+        assert indexed == plain and other is not None and other["customer_id"] == OTHER
+    finally:
+        store.dispose()
