@@ -356,20 +356,33 @@ def test_report_charts_and_roi_from_a_report_dict() -> None:
     item = {"kind": "playbook", "id": "wake", "final": True, "groups": [
         {"arm": "all", "conversion_rate": {"treated": 0.2, "holdout": 0.1},
          "incremental_conversions": est(10.0, 2.0, 18.0), "incremental_commission_rmb": est(800.0, -100.0, 1700.0),
-         "significant": {"conversions": True, "commission": False}, "cost_rmb": 400.0,
+         "significant": {"conversions": True, "commission": False}, "cost_rmb": 400.0, "roi": None,
+         "roi_note": "incremental commission not significant (95% CI includes 0): no ROI is claimed",
          "cost_per_incremental_reactivation_rmb": 40.0, "not_estimable": None},
+        {"arm": "all", "tier": "T1", "conversion_rate": {"treated": 0.3, "holdout": 0.1},
+         "incremental_conversions": est(6.0, 1.0, 11.0), "incremental_commission_rmb": est(900.0, 300.0, 1500.0),
+         "significant": {"conversions": True, "commission": True}, "cost_rmb": 300.0,
+         "roi": {"estimate": 3.0, "ci_low": 1.0, "ci_high": 5.0}, "not_estimable": None},
+        {"arm": "news", "tier": "T1", "conversion_rate": {"treated": 0.5, "holdout": 0.0},
+         "incremental_conversions": est(1.0, -1.0, 3.0), "significant": {}, "not_estimable": None},
         {"arm": "news", "conversion_rate": {"treated": None, "holdout": None},
          "incremental_conversions": est(None, None, None), "incremental_commission_rmb": None,
          "significant": {}, "cost_rmb": 0.0, "not_estimable": "no holdout"}]}
     v = report_view(item)
-    assert [b.label for b in v["conv_bars"]] == ["all · 触达组", "all · 对照组"]  # unmeasured arms have no bar
+    # unmeasured arms have no bar; a tier's groups are labelled by tier; arm x tier cells are not charted
+    assert [b.label for b in v["conv_bars"]] == ["all · 触达组", "all · 对照组", "分层·T1 · 触达组", "分层·T1 · 对照组"]
     assert v["conv_bars"][0].width == 2 * v["conv_bars"][1].width
+    assert [b.label for b in v["inc"]] == ["all", "分层·T1", "news"]
     inc = v["inc"][0]
     assert inc.x_zero < inc.x_low < inc.x_est < inc.x_high and inc.significant  # the CI [2, 18] excludes 0
-    assert v["inc"][1].estimate is None and v["com"][1].estimate is None  # shown as 无法估计, never a number
+    assert v["inc"][2].estimate is None and v["com"][2].estimate is None  # shown as 无法估计, never a number
     assert not v["com"][0].significant and v["com"][0].x_low < v["com"][0].x_zero
+    (row,) = roi_rows({"items": [item]})  # the overall group only, with the report's own ROI and note
+    assert row["roi"] is None and row["roi_note"].startswith("增量佣金不显著")
+    assert row["incremental_commission"] == "800.00元" and row["cost"] == "400.00元"
+    item["groups"][0].update(roi={"estimate": 2.0, "ci_low": 1.1, "ci_high": 2.9}, roi_note=None)
     (row,) = roi_rows({"items": [item]})
-    assert row["roi"] == 1.0 and row["incremental_commission"] == "800.00元" and row["cost"] == "400.00元"
+    assert row["roi"] == 2.0 and row["roi_note"] is None  # incremental commission / cost, as `panhuo report` says
 
 
 def test_dashboard_reactivations_match_an_independent_reading(cws: Workspace) -> None:

@@ -117,36 +117,57 @@ def _ci_bars(items: list[tuple[str, dict[str, Any] | None, bool]], width: float 
     return out
 
 
+def _group_label(g: dict[str, Any]) -> str:
+    """An arm's groups by arm id, a tier's by 分层·<tier> (the report breaks down by arm, tier and both)."""
+    tier = g.get("tier", "all")
+    return g["arm"] if tier == "all" else f"分层·{tier}"
+
+
 def report_view(item: dict[str, Any]) -> dict[str, Any]:
-    """One report item (``panhuo.report/1``) with its conversion bars and CI charts per arm."""
-    groups = item.get("groups") or []
+    """One report item (``panhuo.report/1``) with its conversion bars and CI charts per arm and per tier.
+
+    The arm x tier cells stay in the table of the full report (``panhuo report``): charted, they would be
+    too many bars to read.
+    """
+    groups = [g for g in item.get("groups") or [] if g.get("tier", "all") == "all" or g.get("arm") == "all"]
     conv = []
     for g in groups:
         rate = g.get("conversion_rate") or {}
         for side, zh, color in (("treated", "触达组", "#1565c0"), ("holdout", "对照组", "#90a4ae")):
             v = rate.get(side)
             if v is not None:
-                conv.append((f"{g['arm']} · {zh}", side, float(v), color))
+                conv.append((f"{_group_label(g)} · {zh}", side, float(v), color))
     conv_bars = bars(conv, 1.0, 300.0) if conv else []
-    inc = _ci_bars([(g["arm"], g.get("incremental_conversions"), bool((g.get("significant") or {}).get("conversions")))
-                    for g in groups])
-    com = _ci_bars([(g["arm"], g.get("incremental_commission_rmb"),
+    inc = _ci_bars([(_group_label(g), g.get("incremental_conversions"),
+                     bool((g.get("significant") or {}).get("conversions"))) for g in groups])
+    com = _ci_bars([(_group_label(g), g.get("incremental_commission_rmb"),
                      bool((g.get("significant") or {}).get("commission"))) for g in groups])
     return {"item": item, "groups": groups, "conv_bars": conv_bars, "inc": inc, "com": com}
 
 
+_ROI_NOTE_ZH = {
+    "costs unknown here": "成本未知",
+    "not estimable": "无法估计",
+    "no cost recorded: ROI undefined": "未记录成本，ROI 无定义",
+    "incremental commission not significant (95% CI includes 0): no ROI is claimed": "增量佣金不显著（95% 置信区间含 0），不给出 ROI",
+}
+
+
 def roi_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per playbook (arm "all"): incremental commission, benefit cost and their ratio, where estimable."""
+    """Per playbook (arm and tier "all"): incremental commission, cost (benefits and messages) and the report's
+    ROI (incremental commission / cost, given only when the increment is significant; otherwise its note)."""
     out = []
     for item in report.get("items", []):
-        g = next((g for g in item.get("groups") or [] if g.get("arm") == "all"), None)
+        g = next((g for g in item.get("groups") or []
+                  if g.get("arm") == "all" and g.get("tier", "all") == "all"), None)
         if g is None:
             continue
         est = (g.get("incremental_commission_rmb") or {}).get("estimate")
-        cost = g.get("cost_rmb")
-        roi = (est - cost) / cost if est is not None and cost else None
+        roi = (g.get("roi") or {}).get("estimate")
+        note = g.get("roi_note")
         out.append({"id": item["id"], "final": item.get("final"), "incremental_commission": rmb(est),
-                    "cost": rmb(cost), "roi": roi, "not_estimable": g.get("not_estimable"),
+                    "cost": rmb(g.get("cost_rmb")), "roi": roi, "roi_note": _ROI_NOTE_ZH.get(note, note),
+                    "not_estimable": g.get("not_estimable"),
                     "cpir": rmb(g.get("cost_per_incremental_reactivation_rmb")),
                     "incremental_conversions": (g.get("incremental_conversions") or {}).get("estimate")})
     return out
