@@ -72,7 +72,7 @@ def test_campaign_report_matches_a_hand_computed_ipw_estimate(generated: Workspa
     """The generated past campaign (treated with probability 0.8 or 0.5 by tier) through make_report."""
     import numpy as np
 
-    from panhuo.cli.report import make_report
+    from panhuo.measure.report import make_report
 
     ws = generated
     wh = Warehouse(ws.warehouse_dir)

@@ -127,7 +127,7 @@ def _closed_loop(ws: Workspace, customers: int, seed: int, weeks: int) -> None:
     ``customers`` generated as of a day early enough for the weeks to fit the trading calendar, so the
     demo's own data and playbooks stay as they are. See :mod:`panhuo.simulate.loop`.
     """
-    from panhuo.cli.report import make_report
+    from panhuo.measure.report import make_report
     from panhuo.cli.simulate import run_simulation
     from panhuo.config import Workspace
     from panhuo.measure.report import to_markdown

@@ -3,7 +3,8 @@
 :func:`build_report` takes the :class:`~panhuo.measure.outcomes.Outcomes` of a playbook or a campaign
 and returns a plain dict (the JSON format documented in :mod:`panhuo.cli.report`);
 :func:`build_programme` compares every playbook's treated customers with the persistent global
-control group; :func:`to_markdown` renders the report for people (:mod:`panhuo.report.measure` renders
+control group; :func:`make_report` puts them together for a workspace (what ``panhuo report``, the API
+and the console show); :func:`to_markdown` renders the report for people (:mod:`panhuo.report.measure` renders
 the HTML page). Only rows whose window is closed are estimated; open windows are listed with the
 trading days that remain and the estimates say they are not final.
 
@@ -36,6 +37,7 @@ All money is summed in integer fen and shown in RMB rounded to the fen.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -43,11 +45,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from panhuo.errors import ConfigError
 from panhuo.measure.estimate import Estimate, Increment, increment_with_cuped
 from panhuo.measure.outcomes import Outcomes
 
 __all__ = ["FORMAT", "MIN_GROUP", "CHANNELS", "build_report", "build_programme", "to_markdown", "benefit_costs", "cost_table",
-           "campaign_cost_table"]
+           "campaign_cost_table", "make_report"]
 
 FORMAT = "panhuo.report/1"
 MIN_GROUP = 30  # fewest treated and control customers a comparison needs before its CI is given
@@ -542,3 +545,83 @@ def to_markdown(report: dict[str, Any]) -> str:
             notes += [f"- {name}: {v}" for v in verdicts(g, report["acquisition_cost_rmb"])]
         lines += ["", *notes, ""]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the whole report of a workspace
+
+
+def _playbooks_with_runs(ws: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from panhuo.runs.models import Run
+    from panhuo.store import open_store
+
+    store = open_store(ws)
+    try:
+        with store.session() as s:
+            return list(s.execute(select(Run.playbook_id).where(Run.state == "done").distinct()
+                                  .order_by(Run.playbook_id)).scalars())
+    finally:
+        store.dispose()
+
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+def make_report(ws: Any, *, playbook: str | None = None, campaign: str | None = None,
+                window: int = 10, progress: Progress | None = None, programme: bool | None = None
+                ) -> dict[str, Any]:
+    """The report dict (see the module docstring) for one playbook, one campaign, or every playbook run.
+
+    ``progress(step, done, total)`` is called as the playbooks are measured; ``programme`` (default:
+    when every playbook is reported) adds the programme view against the global control group.
+    """
+    from panhuo.engines import connect
+    from panhuo.measure.outcomes import MeasureError, campaign_outcomes, playbook_outcomes
+    from panhuo.measure.report import FORMAT, build_programme, build_report, campaign_cost_table, cost_table
+
+    if playbook and campaign:
+        raise ConfigError("panhuo report: give --playbook or --campaign, not both")
+    note = progress or (lambda _s, _d, _t: None)
+    con = connect(ws.settings.engine, ws.tmp_dir)
+    cost = ws.settings.acquisition_cost
+    prices = dict(ws.settings.measure.message_cost)
+    items = []
+    measured = []
+    if campaign:
+        note(f"campaign {campaign}: outcomes", 0, 2)
+        out = campaign_outcomes(ws, con, campaign, window_days=window, tiers=True)
+        note(f"campaign {campaign}: estimates", 1, 2)
+        items.append(build_report(out, acquisition_cost=cost, costs=campaign_cost_table(ws, con, campaign),
+                                  message_cost=prices))
+        note(f"campaign {campaign}: done", 2, 2)
+    else:
+        ids = [playbook] if playbook else _playbooks_with_runs(ws)
+        if not ids:
+            raise MeasureError("no playbook has a finished run yet: nothing to report (see `panhuo run`)")
+        steps = 2 * len(ids)
+        for i, pid in enumerate(ids):
+            note(f"{pid}: outcomes", 2 * i, steps)
+            out = playbook_outcomes(ws, con, pid, tiers=True)
+            note(f"{pid}: estimates", 2 * i + 1, steps)
+            run_ids = sorted({r["run_id"] for r in out.runs})
+            costs = cost_table(ws, run_ids, prices)
+            items.append(build_report(out, acquisition_cost=cost, costs=costs, message_cost=prices))
+            measured.append((out, costs))
+        note("programme", steps, steps)
+    prog = None
+    if measured and (programme if programme is not None else playbook is None):
+        import pyarrow as pa
+
+        prog = build_programme([o for o, _ in measured], acquisition_cost=cost,
+                               costs=pa.concat_tables([c for _, c in measured]), message_cost=prices)
+    from zoneinfo import ZoneInfo
+
+    return {
+        "format": FORMAT,
+        "generated_at": dt.datetime.now(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds"),
+        "acquisition_cost_rmb": float(cost),
+        "message_cost_rmb": {ch: float(v) for ch, v in prices.items()},
+        "items": items,
+        "programme": prog,
+    }

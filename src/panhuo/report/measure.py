@@ -116,7 +116,7 @@ def _units(label: str) -> float:
 
 
 def render_report(report: dict[str, Any]) -> str:
-    """The report dict of :func:`panhuo.cli.report.make_report` as one self-contained HTML page."""
+    """The report dict of :func:`panhuo.measure.report.make_report` as one self-contained HTML page."""
     env = Environment(loader=FileSystemLoader(str(_TEMPLATES)),
                       autoescape=select_autoescape(["html"], default_for_string=True, default=True))
     env.filters.update(money=_money, ci=_ci, pct=_pct)

@@ -7,7 +7,7 @@ Every function here only reads. The analytic ones (status summary, reactivations
 is not shared between threads) and caches each result until the warehouse changes (a new load, status or
 tags) or, for the report, a run finishes. They call the same domain functions as the CLI
 (:func:`panhuo.status.summary.summarize`, :func:`panhuo.status.history.transitions`,
-:func:`panhuo.cli.report.make_report`), so a page and the command line never disagree.
+:func:`panhuo.measure.report.make_report`), so a page and the command line never disagree.
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def report(an: Analytics, store_session: Session, playbook: str | None = None) -
 
     Cached until a run finishes or the warehouse changes (the estimate reads the load's outcomes).
     """
-    from panhuo.cli.report import make_report
+    from panhuo.measure.report import make_report
     from panhuo.runs.models import Run
 
     q = select(func.count(), func.max(Run.finished_at)).where(Run.state == "done")
