@@ -102,8 +102,12 @@ def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(target=_warm, args=(workspace,), name="panhuo-warm", daemon=True).start()
+        # not a daemon: a copy being written when the server stops is finished (or the process waits for it)
+        # rather than cut off inside DuckDB
+        warming = threading.Thread(target=_warm, args=(workspace,), name="panhuo-warm")
+        warming.start()
         yield
+        warming.join()
         store.dispose()
 
     app = FastAPI(title="panhuo 盘活 API", version=__version__, openapi_url=f"{API}/openapi.json", docs_url=None,

@@ -17,8 +17,8 @@ before a date, the status history (the compact event log of :mod:`panhuo.status.
 queued and sent (``outbox``, ``contact_log``), what came back (``delivery_events``, ``opt_outs``), the
 benefits issued (``benefit_ledger``) and advisor call tasks. One customer's rows are read from Parquet
 with a filter on ``customer_id`` (row-group statistics skip the rest), so a lookup stays fast on a
-million-customer warehouse. Segment counts and tiers run on the configured engine (one connection per
-thread) and are cached until the tag snapshot, the scores or the segment/tier definitions change.
+million-customer warehouse. Segment counts and tiers run on the configured engine (a connection per
+computation) and are cached until the tag snapshot, the scores or the segment/tier definitions change.
 """
 
 from __future__ import annotations
@@ -418,23 +418,24 @@ def customer_view(ws: Workspace, session: Session, customer_id: str, *, as_of: d
 
 # ---------------------------------------------------------------- segments and tiers
 
-_local = threading.local()
 _cache_lock = threading.Lock()
 _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CACHE_SIZE = 256
 
 
 def engine(ws: Workspace) -> BaseBackend:
-    """This thread's connection to the configured engine for ``ws`` (DuckDB connections are not shared across
-    threads; each server thread keeps one)."""
+    """A new connection to the configured engine for ``ws``; the caller disconnects it (segment counts and tiers
+    are cached, so a connection is opened only when the tags or definitions changed)."""
     from panhuo.engines import connect
 
-    cons: dict[str, BaseBackend] = getattr(_local, "cons", None) or {}
-    _local.cons = cons
-    key = str(ws.root)
-    if key not in cons:
-        cons[key] = connect(ws.settings.engine, ws.tmp_dir)
-    return cons[key]
+    return connect(ws.settings.engine, ws.tmp_dir)
+
+
+def _disconnect(con: Any) -> None:
+    try:
+        con.disconnect()
+    except Exception:  # noqa: BLE001  (an engine without disconnect, or already closed)
+        pass
 
 
 def _fingerprint(ws: Workspace) -> tuple[Any, ...]:
@@ -486,10 +487,10 @@ def catalogue(ws: Workspace) -> Any:
     return _cached(("catalogue", str(ws.root), _files_key(ws.root / "benefits")), lambda: load_catalogue(ws))
 
 
-def _audience(ws: Workspace, as_of: dt.date | None) -> Any:
+def _audience(ws: Workspace, as_of: dt.date | None, con: Any) -> Any:
     from panhuo.segments.audience import audience
 
-    return audience(ws, engine(ws), as_of)
+    return audience(ws, con, as_of)
 
 
 def segments(ws: Workspace) -> list[dict[str, Any]]:
@@ -507,8 +508,12 @@ def segment_detail(ws: Workspace, name: str, as_of: dt.date | None = None) -> di
     seg = library(ws).segment(name)  # SegmentError naming close matches
 
     def compute() -> tuple[int, str | None]:
-        aud = _audience(ws, as_of)
-        return aud.count(name), aud.as_of.isoformat() if aud.as_of else None
+        con = engine(ws)
+        try:
+            aud = _audience(ws, as_of, con)
+            return aud.count(name), aud.as_of.isoformat() if aud.as_of else None
+        finally:
+            _disconnect(con)
 
     count, snap = _cached(("segment", name, as_of, _fingerprint(ws)), compute)
     info = next(s for s in segments(ws) if s["name"] == seg.name)
@@ -517,20 +522,29 @@ def segment_detail(ws: Workspace, name: str, as_of: dt.date | None = None) -> di
 
 def tiers(ws: Workspace, as_of: dt.date | None = None) -> dict[str, Any]:
     """The tier summary (分层): per tier customers, share and average total assets (RMB text, exact)."""
-    from panhuo.segments.tiers import load_tiers, tier_summary
 
     def compute() -> dict[str, Any]:
-        aud = _audience(ws, as_of)
-        own = ws.root / "tiers.yaml"
-        scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
-        rows = tier_summary(scheme, aud.table, aud.symbols, aud.as_of)
-        return {"as_of": aud.as_of.isoformat() if aud.as_of else None, "scheme": scheme.file,
-                "total": sum(r.customers for r in rows),
-                "tiers": [{"id": r.id, "zh": r.zh, "en": r.en, "customers": r.customers, "share": r.share,
-                           "avg_total_assets_rmb": None if r.avg_total_assets is None else str(r.avg_total_assets)}
-                          for r in rows]}
+        con = engine(ws)
+        try:
+            return _tier_rows(ws, _audience(ws, as_of, con))
+        finally:
+            _disconnect(con)
 
     return _cached(("tiers", as_of, _fingerprint(ws)), compute)  # type: ignore[no-any-return]
+
+
+def _tier_rows(ws: Workspace, aud: Any) -> dict[str, Any]:
+    """The workspace's ``tiers.yaml`` (else panhuo's scheme) summarised over ``aud`` (as ``panhuo segments tiers``)."""
+    from panhuo.segments.tiers import load_tiers, tier_summary
+
+    own = ws.root / "tiers.yaml"
+    scheme = load_tiers(own, aud.symbols, "tiers.yaml") if own.exists() else load_tiers(symbols=aud.symbols)
+    rows = tier_summary(scheme, aud.table, aud.symbols, aud.as_of)
+    return {"as_of": aud.as_of.isoformat() if aud.as_of else None, "scheme": scheme.file,
+            "total": sum(r.customers for r in rows),
+            "tiers": [{"id": r.id, "zh": r.zh, "en": r.en, "customers": r.customers, "share": r.share,
+                       "avg_total_assets_rmb": None if r.avg_total_assets is None else str(r.avg_total_assets)}
+                      for r in rows]}
 
 
 def export_segment_csv(ws: Workspace, name: str, columns: list[str], as_of: dt.date | None, out: Path) -> int:
@@ -544,7 +558,11 @@ def export_segment_csv(ws: Workspace, name: str, columns: list[str], as_of: dt.d
         from panhuo.segments.errors import SegmentError
 
         raise SegmentError(f"columns: {', '.join(blocked)} are personal data and are never exported")
-    return export_segment(_audience(ws, as_of), name, out, columns)
+    con = engine(ws)
+    try:
+        return export_segment(_audience(ws, as_of, con), name, out, columns)
+    finally:
+        _disconnect(con)
 
 
 # ---------------------------------------------------------------- benefits, tasks, audit, outbox
