@@ -189,7 +189,8 @@ def test_query_split_at_the_head_is_the_whole_query(sqlite_ws: Workspace, tmp_pa
 def test_fresh_run_writes_its_first_chunk_before_querying_the_rest(run_ws: Workspace, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "CHUNK", 20)
-    ws = _small_batches(run_ws, 10)  # chunk: 20 candidates
+    monkeypatch.setattr(engine, "HEAD_CHUNKS", 2)
+    ws = _small_batches(run_ws, 10)  # chunk: 20 candidates; the first query: 40 (180 > SPLIT * 40)
     pid = make_live(ws, tmp_path)
     handed: list[int] = []
     real = engine._Query.complete
@@ -201,6 +202,6 @@ def test_fresh_run_writes_its_first_chunk_before_querying_the_rest(run_ws: Works
     monkeypatch.setattr(engine._Query, "complete", spy)
     seen: list[tuple[int, int]] = []
     report = run_playbook(ws, pid, AS_OF, now=NOW, progress=lambda d, n: seen.append((d, n)))
-    assert handed == [20] and seen[0] == (0, 180) and seen[1][0] == 10 and seen[-1] == (180, 180)
+    assert handed == [40] and seen[0] == (0, 180) and seen[1][0] == 10 and seen[-1] == (180, 180)
     assert report.funnel == dry_run(ws, pid, AS_OF, now=NOW).funnel
     assert len(_rows(ws)[0]) == 180

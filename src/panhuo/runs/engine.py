@@ -8,7 +8,7 @@
    trigger is about (lifecycle and behaviour triggers), fetched with the guardrail columns; the global
    control flag, the contact counts, the re-entry gaps and the opt-outs are joined on as small Arrow tables;
 3. every guardrail over every candidate in one Ibis query (:func:`panhuo.runs.guardrails.apply`); a
-   fresh run queries its first ``CHUNK`` candidates (by customer id) first and the rest after they
+   fresh run queries its first ``HEAD_CHUNKS * CHUNK`` candidates (by customer id) first and the rest after they
    are handed to the writer, so the first outbox row does not wait for a query over a million;
 4. assignment of those who pass (:mod:`panhuo.runs.assignment`);
 5. decisions (one per candidate, carrying the assignment of those who reached it) and outbox rows
@@ -846,8 +846,8 @@ class _Pipe:
     """Batches written by a second thread while the next ones are planned and built (PostgreSQL: the
     server inserts batch k while Python builds batch k+1); in order, one transaction each.
 
-    Up to ``depth`` built batches wait for the writer: the engine passes a chunk's worth, so the first
-    chunk's batches are all handed over before the query of the remaining candidates runs, and the
+    Up to ``depth`` built batches wait for the writer: the engine passes the first query's worth, so
+    those batches are all handed over before the query of the remaining candidates runs, and the
     writer has them to write meanwhile."""
 
     def __init__(self, write: Callable[[_Batch], int], progress: Callable[[int], None], threaded: bool,
@@ -904,8 +904,8 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
              benefit_risk: dict[str, str] | None, tags_file: Path | None, progress: Progress | None) -> RunReport:
     """Plan the run and write what an earlier attempt did not, batch by batch.
 
-    The guardrail query runs over the first ``CHUNK`` candidates, then (once they are handed to the
-    writer) over the rest; global control, assignment, rows and content are done per slice of ``CHUNK``
+    The guardrail query runs over the first ``HEAD_CHUNKS * CHUNK`` candidates, then (once they are
+    handed to the writer, which writes them meanwhile) over the rest; global control, assignment, rows and content are done per slice of ``CHUNK``
     candidates in customer-id order, so the first batch commits soon after the first query whatever the
     number of candidates, and (PostgreSQL) a writer thread commits batch k while batch k+1 is built.
     """
@@ -913,10 +913,12 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
     size = ws.settings.runs.batch_size
     chunk = size * max(1, CHUNK // size)
     decided = _decided(store, run.id)
-    # a fresh run queries its first chunk first, so its first batch commits before the rest is queried;
-    # a resumed one needs every candidate's place in the order to find where the last attempt stopped
+    # a fresh run queries its first chunks first, so its first batch commits before the rest is queried
+    # (and the writer has those chunks to write while it is); a resumed one needs every candidate's place
+    # in the order to find where the last attempt stopped
+    head = HEAD_CHUNKS * chunk
     q = _query(ws, store, spec, version, as_of, key, now=now, benefit_risk=benefit_risk, tags_file=tags_file,
-               exclude_run=run.id, con=con, firing=firing, head=None if decided else chunk)
+               exclude_run=run.id, con=con, firing=firing, head=None if decided else head)
     n = q.total
     ids = q.out.column("customer_id")
     done = min(_resume_point(store, run.id, _Ids(ids), decided), n)
@@ -928,7 +930,7 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
         totals.add(q.plan(lo, min(lo + chunk, done)))
     writer = _Writer(store, run.id, q, benefits, created, fresh=decided == 0)
     pipe = _Pipe(writer.write, (lambda hi: progress(hi, n)) if progress else (lambda hi: None),
-                 threaded=writer.pg, depth=chunk // size)
+                 threaded=writer.pg, depth=head // size)
     if progress:
         progress(done, n)
     last: str | None = ids[done - 1].as_py() if done else None
@@ -962,7 +964,9 @@ def _execute(ws: Workspace, store: Store, spec: PlaybookSpec, version: int, as_o
 
 #: candidates planned (global control, assignment, content reads) at a time while a run is written
 CHUNK = 50_000
-#: a fresh run with more than SPLIT * CHUNK candidates queries its first chunk apart from the rest
+#: a fresh run with more than SPLIT * HEAD_CHUNKS * CHUNK candidates queries its first HEAD_CHUNKS chunks
+#: apart from the rest
+HEAD_CHUNKS = 2
 SPLIT = 4
 
 
