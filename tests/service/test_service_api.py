@@ -214,7 +214,7 @@ def test_playbook_versions_diff_lifecycle_preview_and_dry_run(client: TestClient
 
 
 def test_report_is_make_reports_json(client: TestClient, ws: Workspace) -> None:
-    from panhuo.cli.report import make_report
+    from panhuo.measure.report import make_report
 
     login(client, "view")
     got = client.get(f"{API}/reports", params={"campaign": CAMPAIGN}).json()

@@ -1,4 +1,4 @@
-"""``panhuo serve``: run the REST API (``/api/v1``, :mod:`panhuo.service.app`) with uvicorn.
+"""``panhuo serve``: run the REST API (``/api/v1``, :mod:`panhuo.service.app`) and the web console (``/console/``) with uvicorn.
 
 Listens on 127.0.0.1:8000 by default. Users log in with the password set by ``panhuo users passwd``;
 integrations use keys from ``panhuo apikeys create``. The session cookie is ``Secure`` unless
@@ -25,7 +25,7 @@ def serve_cmd(
         "--insecure-cookies", help="send the session cookie over plain HTTP too (development only)")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Serve the REST API /api/v1 (OpenAPI document at /api/v1/openapi.json) until stopped (Ctrl-C)."""
+    """Serve the REST API /api/v1 (OpenAPI document at /api/v1/openapi.json) and the console /console/ until Ctrl-C."""
     import os
 
     import uvicorn
@@ -35,8 +35,8 @@ def serve_cmd(
 
     ws = workspace()
     shown = f"[{host}]" if ":" in host else host
-    console.print(f"panhuo API on http://{shown}:{port}{API} (OpenAPI: {API}/openapi.json); "
-                  f"{workers} worker(s); Ctrl-C stops")
+    console.print(f"panhuo console on http://{shown}:{port}/console/, API on http://{shown}:{port}{API} "
+                  f"(OpenAPI: {API}/openapi.json); {workers} worker(s); Ctrl-C stops")
     if workers == 1:
         uvicorn.run(create_app(ws, cookie_secure=not insecure_cookies), host=host, port=port, log_level="info",
                     access_log=False)

@@ -1,5 +1,5 @@
 """Reports over the API: the measured increment of a playbook or a past campaign over its holdout, as the JSON
-of ``panhuo report --format json`` (:func:`panhuo.cli.report.make_report`, format ``panhuo.report/1``)."""
+of ``panhuo report --format json`` (:func:`panhuo.measure.report.make_report`, format ``panhuo.report/1``)."""
 
 from typing import Any
 
@@ -21,7 +21,7 @@ def report(request: Request, _who: Reader,
     """The report (see ``panhuo report``): reach, conversions, incremental conversions and stock+fund commission
     with 95% CIs, cost and ROI; one item per playbook (or the campaign); every playbook with a finished run when
     neither is given."""
-    from panhuo.cli.report import make_report
+    from panhuo.measure.report import make_report
     from panhuo.measure.outcomes import MeasureError
 
     try:
