@@ -22,7 +22,7 @@ from panhuo.errors import ConfigError, ContractError, PanhuoError
 
 __all__ = [
     "STATE", "console", "err_console", "workspace", "report_error", "parse_date_option", "progress_bar",
-    "status_progress", "HANDLED",
+    "status_progress", "step_progress", "HANDLED",
 ]
 
 console = Console(highlight=False)
@@ -59,6 +59,16 @@ def status_progress(bar: Progress):
 
     def note(day: dt.date, done: int, total: int) -> None:
         bar.update(task, completed=done, total=total, description=f"account status {day.isoformat()}")
+
+    return note
+
+
+def step_progress(bar: Progress, label: str):  # -> Callable[[str, int, int], None]
+    """A ``progress(step, done, total)`` callback (models, uplift, outcome tags) drawing one task on ``bar``."""
+    task = bar.add_task(label, total=None)
+
+    def note(step: str, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total or None, description=f"{label}: {step}")
 
     return note
 

@@ -25,13 +25,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from panhuo.cli._common import console, parse_date_option, progress_bar, status_progress, workspace
+from panhuo.cli._common import console, parse_date_option, progress_bar, status_progress, step_progress, workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ibis.backends import BaseBackend
-    from rich.progress import Progress
 
     from panhuo.config import Workspace
     from panhuo.report.sections import TierSection
@@ -291,22 +288,13 @@ def _deliver(ws: Workspace) -> None:
         store.dispose()
 
 
-def _note(bar: Progress, label: str) -> Callable[[str, int, int], None]:
-    """A ``progress(step, done, total)`` callback drawing one task on ``bar``."""
-    task = bar.add_task(label, total=None)
-
-    def note(step: str, done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total or None, description=f"{label}: {step}")
-
-    return note
-
 
 def _scores(ws: Workspace, con: BaseBackend, day: dt.date) -> ScoreResult:
     """Train BG/NBD on trading days up to ``day`` and score every customer (one pass: fit, store, apply)."""
     from panhuo.scores.bgnbd import score_bgnbd
 
     with progress_bar() as bar:
-        result = score_bgnbd(ws, con, day, progress=_note(bar, "BG/NBD train + apply"))
+        result = score_bgnbd(ws, con, day, progress=step_progress(bar, "BG/NBD train + apply"))
     mean = "n/a" if result.mean_p_alive is None else f"{result.mean_p_alive:.3f}"
     console.print(f"BG/NBD model {result.version}: scored {result.scored:,} of {result.customers:,} customers "
                   f"(the others never traded); mean P(alive) {mean}")
@@ -348,8 +336,8 @@ def _propensity(ws: Workspace, con: BaseBackend, day: dt.date) -> dict[str, Any]
         console.print(f"reactivation propensity model: incomplete here (no {', '.join(missing)}; step skipped)")
         return None
     with progress_bar() as bar:
-        propensity.train_propensity(ws, con, day, progress=_note(bar, "propensity train"))
-        propensity.score_propensity(ws, con, day, progress=_note(bar, "propensity apply"))
+        propensity.train_propensity(ws, con, day, progress=step_progress(bar, "propensity train"))
+        propensity.score_propensity(ws, con, day, progress=step_progress(bar, "propensity apply"))
     report: dict[str, Any] = propensity.propensity_report(ws)
     auc = (report.get("holdout") or {}).get("auc")
     console.print(f"reactivation propensity model {report.get('version')}: holdout AUC "

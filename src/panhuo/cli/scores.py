@@ -24,12 +24,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from panhuo.cli._common import console, parse_date_option, progress_bar, workspace
+from panhuo.cli._common import console, parse_date_option, progress_bar, step_progress, workspace
 from panhuo.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from panhuo.scores.bgnbd import ScoreResult
     from panhuo.scores.propensity import PropensityScoreResult, PropensityTrainResult
 
@@ -44,14 +42,6 @@ scores_app = typer.Typer(
     no_args_is_help=True,
 )
 
-
-def _note(bar: Progress, label: str):  # -> Callable[[str, int, int], None]
-    task = bar.add_task(label, total=None)
-
-    def note(step: str, done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total, description=f"{label}: {step}")
-
-    return note
 
 
 def _params_table(title: str, params: dict[str, float]) -> Table:
@@ -117,7 +107,7 @@ def train(
         from panhuo.scores.bgnbd import train_bgnbd
 
         with progress_bar() as bar:
-            result = train_bgnbd(ws, con, day, progress=_note(bar, "BG/NBD train"))
+            result = train_bgnbd(ws, con, day, progress=step_progress(bar, "BG/NBD train"))
         console.print(_params_table(f"BG/NBD on trading days up to {day.isoformat()}", result.params))
         console.print(
             f"model version [bold]{result.version}[/]: {result.customers:,} customers with a trade "
@@ -128,7 +118,7 @@ def train(
         from panhuo.scores.propensity import train_propensity
 
         with progress_bar() as bar:
-            presult = train_propensity(ws, con, day, progress=_note(bar, "propensity train"))
+            presult = train_propensity(ws, con, day, progress=step_progress(bar, "propensity train"))
         _print_propensity(presult)
 
 
@@ -187,14 +177,14 @@ def apply(
         from panhuo.scores.bgnbd import score_bgnbd
 
         with progress_bar() as bar:
-            result = score_bgnbd(ws, con, day, progress=_note(bar, "BG/NBD scores"), model=version or "latest")
+            result = score_bgnbd(ws, con, day, progress=step_progress(bar, "BG/NBD scores"), model=version or "latest")
         _print_bgnbd_scores(result)
         paths.append(result.path)
     if "propensity" in families:
         from panhuo.scores.propensity import score_propensity
 
         with progress_bar() as bar:
-            presult = score_propensity(ws, con, day, progress=_note(bar, "propensity scores"),
+            presult = score_propensity(ws, con, day, progress=step_progress(bar, "propensity scores"),
                                        model=version or "latest")
         _print_propensity_scores(presult)
         paths.append(presult.path)

@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from panhuo.cli._common import console, parse_date_option, progress_bar, workspace
+from panhuo.cli._common import console, parse_date_option, progress_bar, step_progress, workspace
 from panhuo.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
 
 __all__ = ["register", "uplift_app"]
 
@@ -41,14 +38,6 @@ uplift_app = typer.Typer(
     no_args_is_help=True,
 )
 
-
-def _note(bar: Progress, label: str):  # -> Callable[[str, int, int], None]
-    task = bar.add_task(label, total=None)
-
-    def note(step: str, done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total, description=f"{label}: {step}")
-
-    return note
 
 
 def _connect(ws: Any) -> Any:
@@ -95,7 +84,7 @@ def train(
     with progress_bar() as bar:
         r = train_uplift(ws, con, campaigns=campaigns, playbooks=playbooks, learner=learner.lower(),
                          window_days=window, event=event, rounds=rounds, seed=seed, threads=threads or None,
-                         progress=_note(bar, "uplift train"))
+                         progress=step_progress(bar, "uplift train"))
     split = r.split
     if split["kind"] == "time":
         console.print(f"time split: trained on contacts up to {split['train_until']} ({split['train_rows']:,} rows), "
@@ -148,7 +137,7 @@ def score(
     else:
         day = parse_date_option(as_of)
     with progress_bar() as bar:
-        r = score_uplift(ws, con, day, version=model, progress=_note(bar, "uplift scores"))
+        r = score_uplift(ws, con, day, version=model, progress=step_progress(bar, "uplift scores"))
     console.print(f"uplift model {r.version}: scored {r.scored:,} of {r.customers:,} customers at "
                   f"{r.as_of.isoformat()} (statuses the model was trained on); stored {r.path}")
     console.print("score columns: uplift (best arm), uplift_arm, "
@@ -195,7 +184,7 @@ def evaluate(
     con = _connect(ws)
     with progress_bar() as bar:
         res = evaluate_logged(ws, con, policy, campaigns=campaigns, playbooks=playbooks, version=model,
-                              window_days=window, event=event, progress=_note(bar, "logged contacts"))
+                              window_days=window, event=event, progress=step_progress(bar, "logged contacts"))
     if fmt == "json":
         typer.echo(json.dumps(res, ensure_ascii=False, indent=1))
         return
@@ -250,7 +239,7 @@ def _feedback(
     con = _connect(ws)
     day = parse_date_option(as_of)
     with progress_bar() as bar:
-        r = compute_feedback(ws, con, day, progress=_note(bar, "outcome tags"))
+        r = compute_feedback(ws, con, day, progress=step_progress(bar, "outcome tags"))
     t = Table(title=f"outcome tags 结果标签 as of {r.as_of.isoformat()} ({r.customers:,} customers)")
     for col in ("tag", "meaning", "distribution"):
         t.add_column(col)
