@@ -3,12 +3,14 @@
 - :func:`mask_phone`: ``13812341234`` -> ``138****1234`` (first 3 and last 4 digits at most; a
   number with fewer than 8 digits shows no digit at all);
 - :func:`mask_name`: ``张三丰`` -> ``张**`` (first character and one ``*`` per further character);
+- :func:`mask_id_number`: all but the first 3 and last 4 characters starred (8 or fewer: all starred);
+- :func:`mask_email`: ``zhang.san@example.com`` -> ``z***@example.com``;
 - :func:`format_fen`: ``123456`` -> ``1,234.56元``, exact integer arithmetic (no float).
 """
 
 from __future__ import annotations
 
-__all__ = ["format_fen", "mask_name", "mask_phone"]
+__all__ = ["format_fen", "mask_email", "mask_id_number", "mask_name", "mask_phone"]
 
 
 def mask_phone(phone: object) -> str:
@@ -34,6 +36,27 @@ def mask_name(name: object) -> str:
     if not text:
         return ""
     return text[0] + "*" * (len(text) - 1)
+
+
+def mask_id_number(value: object) -> str:
+    """An identity document number with all but its first 3 and last 4 characters starred (short: all starred)."""
+    if value is None:
+        return ""
+    s = str(value).strip()
+    if len(s) <= 8:
+        return "*" * len(s)
+    return s[:3] + "*" * (len(s) - 7) + s[-4:]
+
+
+def mask_email(value: object) -> str:
+    """``zhang.san@example.com`` -> ``z***@example.com``."""
+    if value is None:
+        return ""
+    s = str(value).strip()
+    local, at, domain = s.partition("@")
+    if not at:
+        return mask_name(s)
+    return (local[:1] + "***" if local else "") + "@" + domain
 
 
 def format_fen(fen: object, unit: str = "元") -> str:

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from panhuo.content.masking import mask_name, mask_phone
+from panhuo.content.masking import mask_email, mask_id_number, mask_name, mask_phone
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -55,8 +55,6 @@ __all__ = [
     "customer_view",
     "engine",
     "library",
-    "mask_email",
-    "mask_id_number",
     "mask_profile",
     "outbox_counts",
     "segment_detail",
@@ -74,27 +72,6 @@ CONTACT_LIMIT = 200  # newest rows of each list in a customer view
 
 
 # ---------------------------------------------------------------- masking
-
-
-def mask_id_number(value: object) -> str:
-    """An identity document number with all but its first 3 and last 4 characters starred (short: all starred)."""
-    if value is None:
-        return ""
-    s = str(value).strip()
-    if len(s) <= 8:
-        return "*" * len(s)
-    return s[:3] + "*" * (len(s) - 7) + s[-4:]
-
-
-def mask_email(value: object) -> str:
-    """``zhang.san@example.com`` -> ``z***@example.com``."""
-    if value is None:
-        return ""
-    s = str(value).strip()
-    local, at, domain = s.partition("@")
-    if not at:
-        return mask_name(s)
-    return (local[:1] + "***" if local else "") + "@" + domain
 
 
 def _masker(column: str) -> Callable[[object], str] | None:
