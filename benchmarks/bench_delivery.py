@@ -255,6 +255,7 @@ def run_contender(name: str, ctx: dict[str, Any], n: int, log: Path) -> dict[str
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     ps = psutil.Process(proc.pid)
     first: float | None = None
+    last_zero = time.monotonic()  # the last poll that saw nothing delivered yet
     marks: dict[int, int] = {}
     peak = 0
     while True:
@@ -265,6 +266,8 @@ def run_contender(name: str, ctx: dict[str, Any], n: int, log: Path) -> dict[str
         done = sum(sim.get("/stats").json()["delivered"].values())
         if first is None and done:
             first = now
+        elif not done:
+            last_zero = now
         rss = 0
         try:  # the process and its children (``--workers N``: N worker processes)
             for q in [ps, *ps.children(recursive=True)]:
@@ -278,6 +281,8 @@ def run_contender(name: str, ctx: dict[str, Any], n: int, log: Path) -> dict[str
         time.sleep(POLL_S)
     code = os.waitstatus_to_exitcode(status)
     st = sim.get("/stats").json()
+    if first is None and sum(st["delivered"].values()):  # all sent between two polls (a tiny run)
+        first = last_zero
     sim.close()
     res = {"ok": code == 0, "exit": code, "peak_rss": usage.ru_maxrss * 1024, "peak_sampled": peak, "rss_marks": marks,
            "seconds": (now - first) if first is not None else None, "delivered": sum(st["delivered"].values()),
