@@ -870,13 +870,13 @@ class DeliveryWorker:
 
         from panhuo.delivery.events import OptOut
 
-        with self.store.session() as s:
+        with self.store.read_session() as s:  # SQLite: no writer lock for a read
             return int(s.execute(select(func.coalesce(func.max(OptOut.id), 0))).scalar_one())
 
     def _opt_outs_since(self, since: int) -> list[tuple[int, str, str]]:
         from panhuo.delivery.events import OptOut
 
-        with self.store.session() as s:
+        with self.store.read_session() as s:  # every 0.2 s: never queue behind (or block) the writers
             return [tuple(r) for r in s.execute(select(OptOut.id, OptOut.customer_id, OptOut.channel)
                                                 .where(OptOut.id > since))]
 
