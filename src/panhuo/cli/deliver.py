@@ -220,24 +220,12 @@ def calls_outcome(
     as_user: AsUser = None,
 ) -> None:
     """Record what came of a call (once more replaces the earlier outcome); written to the audit log."""
-    from panhuo.delivery.models import CALL_OUTCOMES, CallTask
-    from panhuo.errors import ConfigError, StoreError
-    from panhuo.store.audit import record
-    from panhuo.store.models import now_shanghai
+    from panhuo.delivery.calls import record_call_outcome
 
-    if outcome not in CALL_OUTCOMES:
-        raise ConfigError(f"outcome {outcome!r} is not one of {', '.join(CALL_OUTCOMES)}")
     st = store()
     try:
         with st.session() as s:
-            task = s.get(CallTask, task_id)
-            if task is None:
-                raise StoreError(f"no call task {task_id}")
-            before = {"outcome": task.outcome, "note": task.note}
-            task.outcome, task.note = outcome, note
-            task.outcome_at, task.outcome_by = now_shanghai(), as_user or task.advisor_id
-            record(s, actor=as_user or f"advisor:{task.advisor_id or '-'}", action="call.outcome",
-                   entity="call_task", entity_id=str(task_id), before=before, after={"outcome": outcome, "note": note})
+            record_call_outcome(s, task_id, outcome, note, actor=as_user)
     finally:
         st.dispose()
     console.print(f"call task {task_id}: {outcome}")

@@ -4,7 +4,8 @@ An advisor is a user with the ``advisor`` role whose user name is their ``adviso
 data (``customers.advisor_id``, copied onto each call task). An advisor sees and updates only the tasks
 of their own customers: any other task answers 403, even to look at. Viewer, operator, compliance and
 admin see every task; only advisors record outcomes. An outcome is audited (``call.outcome``, with the
-earlier outcome and note as ``before``), as ``panhuo calls outcome`` does.
+earlier outcome and note as ``before``) by :func:`panhuo.delivery.calls.record_call_outcome`, the one
+``panhuo calls outcome`` calls too.
 """
 
 from typing import Any
@@ -14,9 +15,7 @@ from fastapi import APIRouter, Query
 from panhuo.service import auth, views
 from panhuo.service.deps import API, READ_ROLES, NotFound, ReadDb, RowId, Who, WriteDb, requires
 from panhuo.service.schemas import CallTaskOut, OutcomeIn, errors
-from panhuo.store.audit import record
-from panhuo.store.errors import AccessDenied, StoreError
-from panhuo.store.models import now_shanghai
+from panhuo.store.errors import AccessDenied
 from panhuo.store.users import require_role
 
 __all__ = ["record_outcome", "router"]
@@ -36,23 +35,12 @@ def _own_or_403(who: auth.Authenticated, task: Any) -> None:
 
 def record_outcome(session: Any, task_id: int, outcome: str, note: str | None, *, who: auth.Authenticated) -> Any:
     """Set a call task's outcome as ``who`` (an advisor, on their own customer's task) and audit it."""
-    from panhuo.delivery.models import CALL_OUTCOMES, CallTask
+    from panhuo.delivery.calls import UnknownCallTask, record_call_outcome
 
-    task = session.get(CallTask, task_id, with_for_update=True)
-    if task is None:
-        raise NotFound(f"no call task {task_id}")
-    if task.advisor_id != who.user.name:
-        raise AccessDenied(f"call task {task_id} belongs to another advisor's customer; {who.user.name!r} may record "
-                           f"outcomes only for their own")
-    if outcome not in CALL_OUTCOMES:
-        raise StoreError(f"outcome {outcome!r} is not one of {', '.join(CALL_OUTCOMES)}")
-    before = {"outcome": task.outcome, "note": task.note}
-    task.outcome, task.note = outcome, note
-    task.outcome_at, task.outcome_by = now_shanghai(), who.user.name
-    session.flush()
-    record(session, actor=who.user.name, action="call.outcome", entity="call_task", entity_id=str(task_id),
-           before=before, after={"outcome": outcome, "note": note})
-    return task
+    try:
+        return record_call_outcome(session, task_id, outcome, note, actor=who.user.name, advisor=who.user.name)
+    except UnknownCallTask as exc:
+        raise NotFound(str(exc)) from exc
 
 
 @router.get("/tasks", response_model=list[CallTaskOut], responses=errors())
