@@ -12,7 +12,8 @@ whose ``--outbox`` messages (outbox and contact_log rows, a third of them with r
 campaigns a brokerage has sent, so the customer view reads a store that is not empty.
 
 Then ``panhuo serve`` (``--workers`` uvicorn processes) runs on 127.0.0.1 and a bounded load generator in this process
-(``--clients`` asyncio workers over one pooled httpx client, no think time: a closed loop) sends read
+(``--clients`` asyncio workers over one pool of keep-alive connections of the lean client of
+:mod:`panhuo.delivery.http`, no think time: a closed loop) sends read
 requests until ``--duration`` seconds or ``--max-requests`` requests, whichever comes first. The mix,
 one request each in turn per worker: a customer (random id of the N), a segment count (one of the
 built-in segments), the tiers, the playbook list, the benefit list with stock, the call tasks, the runs.
@@ -227,25 +228,88 @@ def _path(kind: str, rng: random.Random, ids: list[str]) -> str:
             "runs": "/runs"}[kind]
 
 
+class _GetClient:
+    """The lean keep-alive HTTP/1.1 client of :mod:`panhuo.delivery.http` (tens of microseconds of CPU a
+    request, where httpx spends 1-2 ms: the load generator must not be what the benchmark measures), with GET.
+
+    A reused connection the server closed before any byte of the answer (the keep-alive race) is retried once
+    on a fresh connection, as ``HttpClient.post`` does; anything else is an error with its reason."""
+
+    def __init__(self, base_url: str, key: str, clients: int, timeout: float = 60.0) -> None:
+        from panhuo.delivery.http import HttpClient
+
+        self._c = HttpClient(base_url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout,
+                             max_connections=clients)
+
+    async def get(self, path: str) -> Any:
+        from panhuo.delivery import http
+
+        c = self._c
+        target = c._target(path)
+        data = f"GET {target} HTTP/1.1\r\n{c._fixed}\r\n".encode("latin-1")
+        url = c.origin + target
+        async with c._slots:
+            for fresh in (False, True):
+                conn = None
+                while not fresh and c._idle:
+                    cand = c._idle.pop()
+                    if not cand.closed and cand.reusable:
+                        conn = cand
+                        break
+                    if cand.transport is not None:
+                        cand.transport.close()
+                if conn is None:
+                    conn = await c._connect()
+                    fresh = True
+                fut = conn.request(data, url)
+                timer = conn.loop.call_later(c.timeout, http._expire, fut, c.timeout, url)
+                try:
+                    response = await fut
+                except http._Stale:
+                    if fresh:
+                        raise http.HttpTransportError(f"connection closed by {url} before any answer") from None
+                    continue
+                except BaseException:
+                    conn.reusable = False
+                    if conn.transport is not None:
+                        conn.transport.close()
+                    raise
+                finally:
+                    timer.cancel()
+                if conn.reusable and not conn.closed:
+                    c._idle.append(conn)
+                elif conn.transport is not None:
+                    conn.transport.close()
+                return response
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self._c.aclose()
+
+
+def _ok(r: Any, path: str) -> None:
+    if r.status_code != 200:
+        raise SystemExit(f"warm-up GET {path}: HTTP {r.status_code} {r.text[:200]}")
+
+
 async def _load_phase(base: str, key: str, ids: list[str], clients: int, duration: float, max_requests: int,
                       seed: int, mark: Any = None) -> tuple[dict[str, list[float]], dict[str, int], float]:
-    import httpx
+    from panhuo.delivery.http import HttpTransportError
 
     lat: dict[str, list[float]] = {k: [] for k in ENDPOINTS}
     errors: dict[str, int] = {k: 0 for k in ENDPOINTS}
     reasons: dict[str, int] = {}
     sent = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits,
-                                 timeout=60) as client:
+    client = _GetClient(base, key, clients)
+    try:
         # warm-up: every segment and the tiers once (cached counts), every endpoint a few times
-        for seg in SEGMENTS:
-            (await client.get(f"/segments/{seg}")).raise_for_status()
-        (await client.get("/tiers")).raise_for_status()
+        for path in (*(f"/segments/{seg}" for seg in SEGMENTS), "/tiers"):
+            _ok(await client.get(path), path)
         wrng = random.Random(seed + 1)
         for kind in ENDPOINTS:
             for _ in range(3):
-                (await client.get(_path(kind, wrng, ids))).raise_for_status()
+                path = _path(kind, wrng, ids)
+                _ok(await client.get(path), path)
         if mark is not None:
             mark()
         start = time.perf_counter()
@@ -263,8 +327,8 @@ async def _load_phase(base: str, key: str, ids: list[str], clients: int, duratio
                 try:
                     r = await client.get(_path(kind, rng, ids))
                     why = "" if r.status_code == 200 else f"HTTP {r.status_code}"
-                except httpx.HTTPError as exc:
-                    why = type(exc).__name__
+                except HttpTransportError as exc:
+                    why = f"{type(exc).__name__}: {exc}"
                 if not why:
                     lat[kind].append(time.perf_counter() - t0)
                 else:
@@ -273,6 +337,8 @@ async def _load_phase(base: str, key: str, ids: list[str], clients: int, duratio
 
         await asyncio.gather(*(worker(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
+    finally:
+        await client.aclose()
     for why, n in sorted(reasons.items()):
         print(f"error: {n} x {why}")
     return lat, errors, elapsed
