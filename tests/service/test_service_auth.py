@@ -217,3 +217,39 @@ def test_an_api_key_has_no_session_to_end(ws: Workspace) -> None:
         assert r.status_code == 403 and "revoke" in r.json()["detail"]
         assert snapshot(ws) == before
         assert c.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_cached_key_lookups_stop_within_the_cache_time_after_a_revocation_elsewhere(ws: Workspace) -> None:
+    """Reads reuse a key's lookup for AUTH_CACHE_SECONDS; a revocation by another process (the CLI here) ends
+    the key's reads within that time, and a change request served by the app forgets every cached lookup."""
+    import time
+
+    from panhuo.service import deps
+
+    r = _cli(ws, "apikeys", "create", "bi-cache", "--user", "view", "--scope", "read", "--as", "root")
+    key = next(w for w in r.stdout.split() if w.startswith(auth.KEY_PREFIX))
+    h = {"Authorization": f"Bearer {key}"}
+    deps.forget_authentications()
+    with TestClient(create_app(ws), base_url="https://testserver") as c:
+        assert c.get("/api/v1/me", headers=h).status_code == 200  # looked up, then cached
+        assert any(v[1].key_id is not None for v in deps._auth_cache.values())
+        assert all(key not in str(k) for k in deps._auth_cache)  # keyed by the hash, never the secret
+        store = open_store(ws)
+        with store.session() as s:
+            key_id = str(next(k.id for k, user in auth.list_api_keys(s) if k.name == "bi-cache"))
+        store.dispose()
+        revoked_at = time.monotonic()
+        assert _cli(ws, "apikeys", "revoke", key_id, "--as", "root").exit_code == 0
+        while c.get("/api/v1/me", headers=h).status_code == 200:
+            assert time.monotonic() - revoked_at < deps.AUTH_CACHE_SECONDS + 1.0, "revoked key still reads"
+            time.sleep(0.05)
+        assert c.get("/api/v1/playbooks", headers=h).status_code == 401
+
+        # a user disabled through the API: the app forgets its cached lookups at once
+        view_key = next(w for w in _cli(ws, "apikeys", "create", "bi-2", "--user", "view", "--scope", "read",
+                                        "--as", "root").stdout.split() if w.startswith(auth.KEY_PREFIX))
+        vh = {"Authorization": f"Bearer {view_key}"}
+        assert c.get("/api/v1/me", headers=vh).status_code == 200
+        csrf = login(c, "root")
+        assert c.post("/api/v1/users/view/disable", headers={"X-CSRF-Token": csrf}).status_code == 200
+        assert c.get("/api/v1/me", headers=vh).status_code == 401

@@ -188,6 +188,7 @@ class Authenticated:
     scope: str = "write"
     csrf_token: str | None = None
     key_id: int | None = None
+    expires_at: dt.datetime | None = None  # a session's end
 
     def csrf_ok(self, given: str | None) -> bool:
         return self.csrf_token is not None and given is not None and hmac.compare_digest(self.csrf_token, given)
@@ -202,7 +203,7 @@ def session_user(session: Session, session_id: str, *, now: dt.datetime | None =
     user = session.get(User, ws.user_id)
     if user is None or not user.active:
         return None
-    return Authenticated(user=user, via="session", csrf_token=ws.csrf_token)
+    return Authenticated(user=user, via="session", csrf_token=ws.csrf_token, expires_at=ws.expires_at)
 
 
 def end_session(session: Session, session_id: str) -> bool:

@@ -20,7 +20,8 @@ They find the workspace and the store on ``request.app.state`` (set by
 - :func:`requires`: a dependency demanding one of the given roles (403 before anything is read or written).
 
 The role and CSRF checks only look at the authenticated user in memory, so they are ``async`` and run on the
-event loop; :func:`authenticated` reads the store and runs in the thread pool.
+event loop; :func:`authenticated` reads the store in the thread pool, except for a reading request whose
+credential was looked up less than :data:`AUTH_CACHE_SECONDS` ago (answered from memory on the event loop).
 
 Errors raised here and by the store map to statuses in :func:`panhuo.service.app.create_app`:
 :class:`Unauthenticated` 401, ``AccessDenied`` 403, :class:`NotFound` 404.
@@ -31,12 +32,16 @@ Errors raised here and by the store map to statuses in :func:`panhuo.service.app
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
+import time
+
 from fastapi import Depends, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from panhuo.service import auth
 from panhuo.store.db import Store
 from panhuo.store.errors import AccessDenied
+from panhuo.store.models import now_shanghai
 from panhuo.store.users import require_role
 
 if TYPE_CHECKING:
@@ -58,7 +63,9 @@ __all__ = [
     "Who",
     "WriteDb",
     "Writer",
+    "AUTH_CACHE_SECONDS",
     "authenticated",
+    "forget_authentications",
     "client_ip",
     "db",
     "read_db",
@@ -117,6 +124,7 @@ def write_db(request: Request) -> Iterator[Session]:
     """A write session: committed when the handler returns, rolled back when it raises."""
     with store_of(request).session() as s:
         yield s
+    forget_authentications()  # committed: a revocation or logout it made is seen by the next read at once
 
 
 def db(request: Request) -> Iterator[Session]:
@@ -124,13 +132,33 @@ def db(request: Request) -> Iterator[Session]:
     store = store_of(request)
     with (store.read_session() if request.method in SAFE_METHODS else store.session()) as s:
         yield s
+    if request.method not in SAFE_METHODS:
+        forget_authentications()
 
 
-def authenticated(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-) -> auth.Authenticated:
-    """The user of the API key (``Authorization: Bearer phk_...``) or of the session cookie; 401 otherwise."""
+#: how long a successful API-key or session lookup of a GET/HEAD/OPTIONS request is reused in this process:
+#: a key revoked, a session ended or a user disabled elsewhere (the CLI, another worker) stops working for
+#: reading within this time; any change request served by this process forgets every cached lookup at once
+AUTH_CACHE_SECONDS = 1.0
+AUTH_CACHE_SIZE = 4096
+_auth_cache: "dict[tuple[str, str], tuple[float, auth.Authenticated]]" = {}
+
+
+def forget_authentications() -> None:
+    """Drop every cached API-key/session lookup (a change request was served: it may have revoked one)."""
+    _auth_cache.clear()
+
+
+def _credential(request: Request, authorization: str | None) -> tuple[str, str] | None:
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        return ("key", auth.token_hash(token)) if scheme.lower() == "bearer" and token else None
+    sid = request.cookies.get(COOKIE)
+    return ("session", auth.token_hash(sid)) if sid else None
+
+
+def _lookup(request: Request, authorization: str | None) -> auth.Authenticated:
     with store_of(request).read_session() as s:
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
@@ -144,8 +172,37 @@ def authenticated(
                 raise Unauthenticated("not logged in (POST /api/v1/session) and no API key")
         found.user.role_names  # noqa: B018  (load the roles before the session closes)
         s.expunge_all()
-        request.state.user = found.user.name
         return found
+
+
+async def authenticated(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+) -> auth.Authenticated:
+    """The user of the API key (``Authorization: Bearer phk_...``) or of the session cookie; 401 otherwise.
+
+    A reading request (GET, HEAD, OPTIONS) reuses a successful lookup of the same credential (keyed by its
+    SHA-256, never the secret) for :data:`AUTH_CACHE_SECONDS`, answered on the event loop without a store
+    read; a session's expiry is still checked against the clock. Change requests always read the store, and
+    forget every cached lookup (a logout or revocation served here takes effect at once)."""
+    safe = request.method in SAFE_METHODS
+    now = time.monotonic()
+    cred = _credential(request, authorization) if safe else None
+    if cred is not None:
+        hit = _auth_cache.get(cred)
+        if hit is not None and hit[0] > now and (hit[1].via != "session" or hit[1].expires_at is None
+                                                 or hit[1].expires_at > now_shanghai()):
+            request.state.user = hit[1].user.name
+            return hit[1]
+    else:
+        forget_authentications()
+    found = await run_in_threadpool(_lookup, request, authorization)
+    if cred is not None:
+        if len(_auth_cache) >= AUTH_CACHE_SIZE:
+            _auth_cache.clear()
+        _auth_cache[cred] = (now + AUTH_CACHE_SECONDS, found)
+    request.state.user = found.user.name
+    return found
 
 
 Who = Annotated[auth.Authenticated, Depends(authenticated)]
