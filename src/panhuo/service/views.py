@@ -23,6 +23,7 @@ computation) and are cached until the tag snapshot, the scores or the segment/ti
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 from collections import OrderedDict
@@ -137,6 +138,7 @@ def _parquet_meta(path: Path) -> tuple[Any, list[tuple[Any, Any] | None]]:
     for i in range(md.num_row_groups):
         stats = md.row_group(i).column(col).statistics if col >= 0 else None
         ranges.append((stats.min, stats.max) if stats is not None and stats.has_min_max else None)
+    ranges = _Ranges(ranges)
     with _meta_lock:
         _meta_cache[key] = (md, ranges)
         while len(_meta_cache) > 64:
@@ -144,7 +146,7 @@ def _parquet_meta(path: Path) -> tuple[Any, list[tuple[Any, Any] | None]]:
     return md, ranges
 
 
-INDEX_ROW_GROUP = 4096  # rows per row group of a lookup copy
+INDEX_ROW_GROUP = 1024  # rows per row group of a lookup copy (one customer's read decodes one group: keep it small)
 _INDEX_MIN_ROWS = 50_000  # smaller files are read as they are
 _index_lock = threading.Lock()
 
@@ -166,7 +168,7 @@ def _lookup_copy(ws: Workspace, paths: Path | list[Path]) -> list[Path]:
         return files
     stats = [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files]
     stem = f"{files[0].parent.name}-{files[0].stem}" if len(files) == 1 else f"{files[0].parent.name}-all"
-    digest = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(repr((stats, INDEX_ROW_GROUP)).encode()).hexdigest()[:16]
     folder = Path(ws.tmp_dir) / "service-index"
     target = folder / f"{stem}-{digest}.parquet"
     if target.exists():
@@ -208,7 +210,7 @@ def _rows_of(ws: Workspace, path: Path | list[Path], customer_id: str,
     out: list[dict[str, Any]] = []
     for p in _lookup_copy(ws, path):
         md, ranges = _parquet_meta(p)
-        groups = [i for i, r in enumerate(ranges) if r is None or _between(r, customer_id)]
+        groups = _groups_of(ranges, customer_id)
         if not groups:
             continue
         cols = None if columns is None else list(dict.fromkeys(["customer_id", *columns]))
@@ -240,6 +242,39 @@ def warm(ws: Workspace) -> None:
         for old in folder.glob("*.parquet"):
             if old not in keep:
                 old.unlink(missing_ok=True)
+
+
+class _Ranges(list):  # type: ignore[type-arg]
+    """Row groups' (min, max) ``customer_id``; ``bounds``: the same as two lists when the groups are in ascending,
+    non-overlapping text order (a lookup copy is sorted by ``customer_id``), so one id's groups are found by
+    bisection; None otherwise."""
+
+    bounds: tuple[list[Any], list[Any]] | None = None
+
+    def __init__(self, ranges: list[tuple[Any, Any] | None]) -> None:
+        super().__init__(ranges)
+        los: list[Any] = []
+        his: list[Any] = []
+        for r in ranges:
+            if r is None or not isinstance(r[0], str) or not isinstance(r[1], str) or (his and r[0] < his[-1]):
+                return
+            los.append(r[0])
+            his.append(r[1])
+        self.bounds = (los, his)
+
+
+def _groups_of(ranges: list[tuple[Any, Any] | None], customer_id: str) -> list[int]:
+    """The row groups whose ``customer_id`` range may hold ``customer_id``."""
+    bounds = getattr(ranges, "bounds", None)
+    if bounds is None:
+        return [i for i, r in enumerate(ranges) if r is None or _between(r, customer_id)]
+    los, his = bounds
+    out = []
+    i = bisect.bisect_left(his, customer_id)
+    while i < len(los) and los[i] <= customer_id:
+        out.append(i)
+        i += 1
+    return out
 
 
 def _between(r: tuple[Any, Any], customer_id: str) -> bool:
