@@ -229,6 +229,10 @@ class DeliverySettings(_Model):
     max_wait: float = Field(60.0, ge=0, le=86_400,
                             description="a longer Retry-After defers the message instead of holding the batch")
     poll_seconds: float = Field(5.0, gt=0, le=3600, description="--follow: pause when nothing is due")
+    archive_retention_days: int = Field(
+        1825, ge=1, le=36_500,
+        description="the message archive keeps sent messages this many days (`panhuo archive prune` deletes older)",
+    )
 
     @field_validator("channels")
     @classmethod

@@ -50,7 +50,7 @@ def _register() -> None:
         importlib.import_module(f"panhuo.cli.{name}").register(app)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("generate", "ingest", "status", "tags", "calendar", "demo", "scores", "store", "users", "playbook", "segments", "benefits", "run", "sim", "deliver", "callbacks", "apikeys", "serve", "report", "simulate", "uplift")
+_COMMAND_MODULES: tuple[str, ...] = ("generate", "ingest", "status", "tags", "calendar", "demo", "scores", "store", "users", "playbook", "segments", "benefits", "run", "sim", "deliver", "archive", "callbacks", "apikeys", "serve", "report", "simulate", "uplift")
 
 
 _register()
