@@ -10,6 +10,7 @@ Modules:
   behaves like the providers (faults, 429 bursts, receipts, replies) for tests, benchmarks and the demo;
 - ``callbacks`` and ``events``: the receiving end of provider receipts and customer replies (signed
   webhooks), and the receipt, reply and opt-out tables;
-- ``calls``: recording what came of an advisor call task (CLI and API);
+- ``calls``: recording what came of an advisor call task (CLI and API); ``archive``: the compliance
+  archive exported with phones masked, and pruned after its retention;
 - ``models``: call tasks, the message archive, the worker lease; ``_serve``: serving an ASGI app on loopback.
 """
