@@ -55,23 +55,28 @@ ENDPOINTS = ("customer", "segment", "tiers", "playbooks", "benefits", "tasks", "
 TARGET_P95_MS = 300.0
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (the uvicorn workers)."""
+def _cpu_by_process(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of a process and of each of its children (the uvicorn workers), by pid."""
     import psutil
 
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
+        return {}
+    out: dict[int, float] = {}
     for pr in procs:
         try:
             t = pr.cpu_times()
-            total += t.user + t.system
+            out[pr.pid] = t.user + t.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (the uvicorn workers)."""
+    return sum(_cpu_by_process(pid).values())
 
 
 def _load() -> str:
@@ -403,14 +408,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cpu = {"before": 0.0}
 
+        by_before: dict[int, float] = {}
+
         def mark() -> None:
-            cpu["before"] = _cpu_seconds(proc.pid)
+            by_before.update(_cpu_by_process(proc.pid))
+            cpu["before"] = sum(by_before.values())
             cpu["client"] = time.process_time()
 
         lat, errors, elapsed = asyncio.run(_load_phase(base, ctx["key"], ctx["ids"], args.clients, args.duration,
                                                        args.max_requests, args.seed, mark))
-        server_cpu = _cpu_seconds(proc.pid) - cpu["before"]
+        by_after = _cpu_by_process(proc.pid)
+        server_cpu = sum(by_after.values()) - cpu["before"]
         client_cpu = time.process_time() - cpu["client"]
+        # each process's share: worker processes far apart would mean keep-alive connections piled on one
+        per_process = ", ".join(f"{by_after[p] - by_before.get(p, 0.0):.1f}" for p in sorted(by_after))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -423,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     per_request = server_cpu / done * 1000 if done else float("nan")
     print(f"{args.clients} clients for {elapsed:.1f} s; load average before {load}, after {load_after}")
     print(f"server CPU {server_cpu:.1f} s for {done:,} requests: {per_request:.1f} ms CPU per request, "
-          f"{server_cpu / elapsed:.2f} CPUs busy on average; load generator CPU {client_cpu:.1f} s")
+          f"{server_cpu / elapsed:.2f} CPUs busy on average (by process, s: {per_process}); "
+          f"load generator CPU {client_cpu:.1f} s")
     print(f"{'endpoint':<10} {'requests':>9} {'errors':>6} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
     for r in rows:
         print(f"{r['endpoint']:<10} {r['requests']:>9,} {r['errors']:>6} {r['rps']:>8,.1f} {_ms(r['p50']):>7} "
@@ -438,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         bench.record(markdown(args, rows, elapsed, load, load_after, bench.machine(), met,
                               f"{server_cpu:.1f} s ({per_request:.1f} ms per request, {server_cpu / elapsed:.2f} CPUs "
-                              f"busy on average); the load generator's own CPU {client_cpu:.1f} s"),
+                              f"busy on average; by process, s: {per_process}); the load generator's own CPU "
+                              f"{client_cpu:.1f} s"),
                      args.customers, "bench-service")
     return 0
 
