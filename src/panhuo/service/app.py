@@ -14,6 +14,11 @@ workspace and store on ``app.state`` through the shared dependencies of :mod:`pa
 Errors: 400 bad input a model cannot check, 404 unknown customer, playbook, run, segment, benefit or task,
 409 a lifecycle transition not allowed from the playbook's state or data not computed yet, 422 an invalid
 playbook or catalogue change (every issue with file, line and field), 429 a throttled login.
+
+Webhook receivers: when ``PANHUO_CALLBACK_SECRET`` is set, the providers' delivery receipts and SMS replies
+are taken on ``POST /callbacks/receipts`` and ``/callbacks/replies`` by the same handler as ``panhuo
+callbacks serve`` (:mod:`panhuo.delivery.callbacks`: HMAC-signed, idempotent, outside the OpenAPI document
+and the session/CSRF scheme, since providers sign instead of logging in).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = ["API", "COOKIE", "CSRF_HEADER", "ENV_INSECURE", "ENV_WORKSPACE", "REA
 
 ENV_WORKSPACE = "PANHUO_SERVE_WORKSPACE"  # set by 'panhuo serve --workers N' for its worker processes
 ENV_INSECURE = "PANHUO_SERVE_INSECURE_COOKIES"
+ENV_CALLBACK_SECRET = "PANHUO_CALLBACK_SECRET"  # the same variable `panhuo callbacks serve` reads by default
 
 
 def _warm(workspace: Workspace) -> None:
@@ -95,6 +101,19 @@ def _add_error_handlers(app: FastAPI) -> None:
                             status_code=422)
 
 
+def _callback_routes(app: FastAPI, workspace: Workspace, store: Store) -> None:
+    """Add the signed receipt/reply routes of :mod:`panhuo.delivery.callbacks` when a secret is configured."""
+    import os
+
+    from panhuo.delivery.callbacks import PATHS, create_callback_app
+
+    secret = os.environ.get(ENV_CALLBACK_SECRET)
+    if not secret:
+        return
+    hooks = create_callback_app(store, secret, warehouse_dir=workspace.warehouse_dir)
+    app.router.routes.extend(r for r in hooks.router.routes if getattr(r, "path", None) in PATHS)
+
+
 def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
     """The API of ``workspace`` (its store is opened and migrated now). ``cookie_secure=False`` only for
     plain-HTTP development: the session cookie is then sent without TLS."""
@@ -120,6 +139,7 @@ def create_app(workspace: Workspace, *, cookie_secure: bool = True) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(__import__("panhuo.service.console", fromlist=["router"]).router)  # the web console
+    _callback_routes(app, workspace, store)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
