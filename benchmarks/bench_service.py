@@ -235,10 +235,9 @@ def _path(kind: str, rng: random.Random, ids: list[str]) -> str:
 
 class _GetClient:
     """The lean keep-alive HTTP/1.1 client of :mod:`panhuo.delivery.http` (tens of microseconds of CPU a
-    request, where httpx spends 1-2 ms: the load generator must not be what the benchmark measures), with GET.
-
-    A reused connection the server closed before any byte of the answer (the keep-alive race) is retried once
-    on a fresh connection, as ``HttpClient.post`` does; anything else is an error with its reason."""
+    request, where httpx spends 1-2 ms: the load generator must not be what the benchmark measures) with the
+    API key. ``HttpClient.get`` retries once a reused connection the server closed before any byte of the
+    answer (the keep-alive race); anything else is an error with its reason."""
 
     def __init__(self, base_url: str, key: str, clients: int, timeout: float = 60.0) -> None:
         from panhuo.delivery.http import HttpClient
@@ -247,46 +246,7 @@ class _GetClient:
                              max_connections=clients)
 
     async def get(self, path: str) -> Any:
-        from panhuo.delivery import http
-
-        c = self._c
-        target = c._target(path)
-        data = f"GET {target} HTTP/1.1\r\n{c._fixed}\r\n".encode("latin-1")
-        url = c.origin + target
-        async with c._slots:
-            for fresh in (False, True):
-                conn = None
-                while not fresh and c._idle:
-                    cand = c._idle.pop()
-                    if not cand.closed and cand.reusable:
-                        conn = cand
-                        break
-                    if cand.transport is not None:
-                        cand.transport.close()
-                if conn is None:
-                    conn = await c._connect()
-                    fresh = True
-                fut = conn.request(data, url)
-                timer = conn.loop.call_later(c.timeout, http._expire, fut, c.timeout, url)
-                try:
-                    response = await fut
-                except http._Stale:
-                    if fresh:
-                        raise http.HttpTransportError(f"connection closed by {url} before any answer") from None
-                    continue
-                except BaseException:
-                    conn.reusable = False
-                    if conn.transport is not None:
-                        conn.transport.close()
-                    raise
-                finally:
-                    timer.cancel()
-                if conn.reusable and not conn.closed:
-                    c._idle.append(conn)
-                elif conn.transport is not None:
-                    conn.transport.close()
-                return response
-        raise AssertionError("unreachable")
+        return await self._c.get(path)
 
     async def aclose(self) -> None:
         await self._c.aclose()

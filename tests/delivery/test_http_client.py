@@ -105,6 +105,22 @@ def test_a_server_closing_an_idle_connection_is_retried_once_on_a_fresh_one() ->
     asyncio.run(main())
 
 
+def test_get_shares_the_pool_and_the_stale_connection_retry() -> None:
+    async def main() -> None:
+        got: list[bytes] = []
+        server, url = await _serve(lambda req: _ok(b'{"ok":true}'), got, close_after=2)  # closes every 2nd answer
+        async with server, HttpClient(url, headers={"Authorization": "Bearer t"}, timeout=5) as c:
+            for i in range(5):
+                r = await c.get(f"/api/v1/tiers?i={i}", headers={"Accept": "application/json"})
+                assert r.status_code == 200 and r.json() == {"ok": True}
+            assert (await c.post("/x", b"{}")).status_code == 200  # the same pool serves both
+        assert len(got) == 6 and got[0].startswith(b"GET /api/v1/tiers?i=0 HTTP/1.1\r\n")
+        assert all(b"Authorization: Bearer t\r\n" in g and b"Accept: application/json\r\n" in g for g in got[:5])
+        assert b"Content-Length" not in got[0]  # a GET carries no body
+
+    asyncio.run(main())
+
+
 def test_timeouts_refusals_and_bad_answers_are_transport_errors() -> None:
     async def main() -> None:
         got: list[bytes] = []

@@ -14,7 +14,23 @@ from typing import Any, Self
 
 from panhuo.errors import ConfigError
 
-__all__ = ["LoopbackServer"]
+__all__ = ["LoopbackServer", "bind_tcp"]
+
+
+def bind_tcp(host: str, port: int, label: str) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: the OS picks one), not yet listening; a ConfigError naming
+    ``label`` when the address is taken or not ours. Shared by the uvicorn servers here and provider-sim."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only then (with 0,
+    # Nagle holds the response body behind its headers for a delayed ACK: ~40 ms a request).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{label} cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
 
 
 class LoopbackServer:
@@ -46,16 +62,7 @@ class LoopbackServer:
 
         if self._thread is not None:
             return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only then (with 0,
-        # Nagle holds the response body behind its headers for a delayed ACK: ~40 ms a request).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"{self.label} cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        sock = bind_tcp(self.host, self.port, self.label)
         self._sock = sock
         self.port = sock.getsockname()[1]
         cfg = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",

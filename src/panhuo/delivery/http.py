@@ -351,7 +351,20 @@ class HttpClient:
         head = (f"POST {target} HTTP/1.1\r\n{self._fixed}{extra}Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n")
         data = head.encode("latin-1") + body
-        url = self.origin + target
+        return await self._send(data, self.origin + target)
+
+    async def get(self, path_or_url: str, headers: Mapping[str, str] | None = None) -> Response:
+        """GET ``path_or_url``; the answer, whatever its status. Raises HttpTransportError / HttpTimeout."""
+        if self._closed:
+            raise HttpTransportError("the client is closed")
+        target = self._target(path_or_url)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) if headers else ""
+        data = f"GET {target} HTTP/1.1\r\n{self._fixed}{extra}\r\n".encode("latin-1")
+        return await self._send(data, self.origin + target)
+
+    async def _send(self, data: bytes, url: str) -> Response:
+        """Send one request on a pooled keep-alive connection: an idle one the server had closed before any
+        byte of the answer (the keep-alive race) is retried once on a fresh connection."""
         async with self._slots:
             for fresh in (False, True):
                 conn = None

@@ -839,14 +839,9 @@ class SimServer:
     def start(self, timeout: float = 10.0) -> SimServer:
         if self._thread is not None:
             return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(f"{self.label} cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        from panhuo.delivery._serve import bind_tcp
+
+        sock = bind_tcp(self.host, self.port, self.label)
         self.port = sock.getsockname()[1]
         ready = threading.Event()
         loop = self._loop = asyncio.new_event_loop()
