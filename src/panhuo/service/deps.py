@@ -127,29 +127,13 @@ def write_db(request: Request) -> Iterator[Session]:
     forget_authentications()  # committed: a revocation or logout it made is seen by the next read at once
 
 
-async def db(request: Request) -> AsyncIterator[Session]:
-    """A read-only session for GET/HEAD/OPTIONS, a write session for anything else.
-
-    Asynchronous, like :func:`read_db`: a read session is opened and ended on the event loop (it connects lazily
-    in the handler's thread). A synchronous dependency's exit needs a thread-pool slot while it still holds its
-    store connection; under load every slot was taken by handlers waiting for a connection, so both sides waited
-    until the pool's 30 s timeout (HTTP 500). A write session is begun and committed in the thread pool (a
-    commit may wait for SQLite's writer lock: never on the event loop)."""
+def db(request: Request) -> Iterator[Session]:
+    """A read-only session for GET/HEAD/OPTIONS, a write session for anything else."""
     store = store_of(request)
-    if request.method in SAFE_METHODS:
-        with store.read_session() as s:
-            yield s
-        return
-    cm = store.session()
-    s = await run_in_threadpool(cm.__enter__)
-    try:
+    with (store.read_session() if request.method in SAFE_METHODS else store.session()) as s:
         yield s
-    except BaseException as exc:
-        if not await run_in_threadpool(cm.__exit__, type(exc), exc, exc.__traceback__):
-            raise
-    else:
-        await run_in_threadpool(cm.__exit__, None, None, None)
-    forget_authentications()
+    if request.method not in SAFE_METHODS:
+        forget_authentications()
 
 
 #: how long a successful API-key or session lookup of a GET/HEAD/OPTIONS request is reused in this process:
