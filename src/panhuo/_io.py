@@ -8,8 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_path", "fsync_dir", "fsync_tree"]
+__all__ = ["atomic_write_bytes", "atomic_write_table", "atomic_write_text", "atomic_path", "fsync_dir", "fsync_tree"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -90,3 +91,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_table(path: Path, table: Any) -> None:
+    """Write an Arrow ``table`` to ``path`` atomically: CSV when the name ends in ``.csv``, else Parquet."""
+    with atomic_path(path) as tmp:
+        if Path(path).suffix.lower() == ".csv":
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, tmp)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)

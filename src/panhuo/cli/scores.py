@@ -140,20 +140,15 @@ def _print_propensity_scores(result: PropensityScoreResult) -> None:
 
 
 def _export(paths: list[Path], out: Path) -> None:
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from panhuo._io import atomic_path
+    from panhuo._io import atomic_write_table
 
     table = pq.read_table(paths[0])
     for p in paths[1:]:
         table = table.join(pq.read_table(p), "customer_id", join_type="full outer")
     table = table.sort_by("customer_id")
-    with atomic_path(out) as tmp:
-        if out.suffix.lower() == ".csv":
-            pacsv.write_csv(table, tmp)
-        else:
-            pq.write_table(table, tmp)
+    atomic_write_table(out, table)
     console.print(f"wrote {table.num_rows:,} rows to {out}")
 
 

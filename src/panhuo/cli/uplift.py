@@ -145,18 +145,12 @@ def score(
                   + "; in an audience: top_percent(uplift, 20)")
     if out is not None:
         import pyarrow.compute as pc
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
 
-        from panhuo._io import atomic_path
+        from panhuo._io import atomic_write_table
 
         table = r.scores.filter(pc.is_valid(r.scores.column("uplift"))).select(
             ["customer_id", *r.columns.values()])
-        with atomic_path(out) as tmp:
-            if out.suffix.lower() == ".csv":
-                pacsv.write_csv(table, tmp)
-            else:
-                pq.write_table(table, tmp)
+        atomic_write_table(out, table)
         console.print(f"wrote {table.num_rows:,} rows to {out}")
 
 

@@ -750,16 +750,7 @@ class DeliveryWorker:
                     tally.append((m.channel, "dead", x.retried, reason.split(":", 1)[-1].strip()[:80]))
             self._write_sent(s, now, sent, archive, contacts)
             self._write_dead(s, now, dead)
-            o = outbox
-            oid = o.c.id == bindparam("oid")
-            if deferred:
-                s.execute(update(o).where(oid).values(
-                    attempts=bindparam("n"), last_error=bindparam("err"), send_after=bindparam("at"),
-                    claimed_by=None, lease_until=None), deferred)
-            if suppressed:
-                s.execute(update(o).where(oid).values(
-                    status="suppressed", attempts=bindparam("n"), last_error=bindparam("err"), finished_at=now,
-                    claimed_by=None, lease_until=None), suppressed)
+            self._write_unsent(s, now, deferred, suppressed)
         if suppressed:
             log.info("%d message(s) not sent: the customer opted out of the channel while the batch was in flight",
                      len(suppressed))
@@ -803,20 +794,12 @@ class DeliveryWorker:
                     "me": self.worker_id}).scalars())
             if others:
                 live = self._still_pending(s, [x.message.id for x in others])
-                o = outbox
-                oid = o.c.id == bindparam("oid")
                 deferred = [{"oid": x.message.id, "n": x.attempts, "err": x.result.reason, "at": x.defer_until}
                             for x in others if x.message.id in live and not x.suppressed]
                 suppressed = [{"oid": x.message.id, "n": x.attempts, "err": x.result.reason}
                               for x in others if x.message.id in live and x.suppressed]
-                if deferred:
-                    s.execute(update(o).where(oid).values(
-                        attempts=bindparam("n"), last_error=bindparam("err"), send_after=bindparam("at"),
-                        claimed_by=None, lease_until=None), deferred)
+                self._write_unsent(s, now, deferred, suppressed)
                 if suppressed:
-                    s.execute(update(o).where(oid).values(
-                        status="suppressed", attempts=bindparam("n"), last_error=bindparam("err"), finished_at=now,
-                        claimed_by=None, lease_until=None), suppressed)
                     log.info("%d message(s) not sent: the customer opted out of the channel while the batch was "
                              "in flight", len(suppressed))
                 done |= live
@@ -863,6 +846,20 @@ class DeliveryWorker:
         s.execute(update(o).where(o.c.id == bindparam("oid")).values(
             status="dead", attempts=bindparam("n"), last_error=bindparam("err"), finished_at=now,
             claimed_by=None, lease_until=None), [{"oid": i, "n": n, "err": e} for i, n, e in dead])
+
+    def _write_unsent(self, s: Session, now: dt.datetime, deferred: list[dict[str, Any]],
+                      suppressed: list[dict[str, Any]]) -> None:
+        """Release deferred messages (retry at ``at``) and close suppressed ones (opted out), claims cleared."""
+        o = outbox
+        oid = o.c.id == bindparam("oid")
+        if deferred:
+            s.execute(update(o).where(oid).values(
+                attempts=bindparam("n"), last_error=bindparam("err"), send_after=bindparam("at"),
+                claimed_by=None, lease_until=None), deferred)
+        if suppressed:
+            s.execute(update(o).where(oid).values(
+                status="suppressed", attempts=bindparam("n"), last_error=bindparam("err"), finished_at=now,
+                claimed_by=None, lease_until=None), suppressed)
 
     # ------------------------------------------------------------------------------------- opt-outs
     def _latest_opt_out(self) -> int:
